@@ -26,6 +26,20 @@ func main() {
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 
+// A part is one server component (directory, relay, blob store). Each
+// lives in its own file of this command and registers itself from init:
+// it adds its flags, then attaches to the assembled server.
+type part struct {
+	name string
+	// flags adds the part's flags to fs.
+	flags func(fs *flag.FlagSet)
+	// attach registers the part's routes or courier handler on srv and
+	// returns what to close at shutdown.
+	attach func(srv *server.Server) (io.Closer, error)
+}
+
+var parts []part
+
 type stringList []string
 
 func (l *stringList) String() string     { return fmt.Sprint(*l) }
@@ -40,6 +54,9 @@ func run(args []string, stderr io.Writer) int {
 	fs.StringVar(&cfg.Listen, "listen", server.DefaultListen, "TLS address for HTTP and the push protocol (ALPN apns-security-v3)")
 	fs.Var(&names, "tls-name", "extra DNS name or IP for the server certificate (repeatable)")
 	verbose := fs.Bool("v", false, "log debug messages")
+	for _, p := range parts {
+		p.flags(fs)
+	}
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
@@ -55,6 +72,14 @@ func run(args []string, stderr io.Writer) int {
 	if err != nil {
 		fmt.Fprintf(stderr, "sealpostd: error: %v\n", err)
 		return 1
+	}
+	for _, p := range parts {
+		c, err := p.attach(srv)
+		if err != nil {
+			fmt.Fprintf(stderr, "sealpostd: error: %s: %v\n", p.name, err)
+			return 1
+		}
+		defer c.Close()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
