@@ -32,6 +32,7 @@
 package pair
 
 import (
+	"crypto"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/ecdsa"
@@ -190,10 +191,17 @@ func Open(me *identity.Keys, from *identity.Public, payload []byte) ([]byte, err
 // block must be exactly the modulus size. Any failure is the one opaque
 // error.
 func unwrap(priv *rsa.PrivateKey, block []byte) ([]byte, error) {
+	return unwrapOAEP(priv, block, &rsa.OAEPOptions{Hash: crypto.SHA1, MGFHash: crypto.SHA1})
+}
+
+// unwrapOAEP is unwrap with the OAEP hash, MGF1 hash and label given. Only
+// unwrap calls it on the network path; the conformance tests run it with
+// other parameters over the Wycheproof vectors.
+func unwrapOAEP(priv *rsa.PrivateKey, block []byte, opts *rsa.OAEPOptions) ([]byte, error) {
 	if len(block) != priv.Size() {
 		return nil, openerr.New(openerr.UnwrapFailed)
 	}
-	wrapped, err := rsa.DecryptOAEP(sha1.New(), nil, priv, block, nil)
+	wrapped, err := priv.Decrypt(nil, block, opts)
 	if err != nil {
 		return nil, openerr.New(openerr.UnwrapFailed)
 	}
