@@ -76,6 +76,8 @@ const (
 	CodeBodyTooLarge = "body_too_large"
 	CodeRateLimited  = "rate_limited"
 	CodeInternal     = "internal"
+	// 502: the code could not be handed to the mail or SMS service.
+	CodeSendFailed = "send_failed"
 )
 
 // StatusOf returns the HTTP status that goes with an error code.
@@ -98,6 +100,8 @@ func StatusOf(code string) int {
 		return http.StatusTooManyRequests
 	case CodeInternal:
 		return http.StatusInternalServerError
+	case CodeSendFailed:
+		return http.StatusBadGateway
 	}
 	return http.StatusBadRequest
 }
@@ -111,5 +115,5 @@ var Codes = []string{
 	CodeUnsigned, CodeBadSignatureHdrs, CodeStaleNonce, CodeReplayedNonce, CodeBadSignature,
 	CodeUnknownDevice, CodeIdentityMismatch, CodeWrongCode, CodeCodeExpired, CodeNotFound,
 	CodeMethodNotAllowed, CodeTooManyDevices, CodeHandleTaken, CodePushTokenTaken,
-	CodeBodyTooLarge, CodeRateLimited, CodeInternal,
+	CodeBodyTooLarge, CodeRateLimited, CodeInternal, CodeSendFailed,
 }
