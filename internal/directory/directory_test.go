@@ -3,10 +3,10 @@ package directory
 import (
 	"bytes"
 	"crypto/ecdsa"
-	"net/http"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
