@@ -30,7 +30,7 @@ func NewPublic(signing *ecdsa.PublicKey, enc *rsa.PublicKey) (*Public, error) {
 	if signing == nil || signing.Curve != elliptic.P256() {
 		return nil, errors.New("identity: signing key must be ECDSA P-256")
 	}
-	if enc == nil || enc.N.BitLen() != RSABits || enc.E != rsaExponent {
+	if enc == nil || enc.N == nil || enc.N.BitLen() != RSABits || enc.N.Bit(0) == 0 || enc.E != rsaExponent {
 		return nil, fmt.Errorf("identity: encryption key must be RSA-%d with e = %d", RSABits, rsaExponent)
 	}
 	point, err := signing.Bytes()

@@ -1,0 +1,220 @@
+package pair
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime/metrics"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/openerr"
+)
+
+// These targets read the vectors directly: internal/vectors imports this
+// package, so an in-package test cannot import it.
+
+var fzVectorDir = filepath.Join("..", "testdata", "vectors")
+
+type fzKeyEntry struct {
+	SigningPEM    string `json:"ids_signing_key_pem"`
+	EncryptionPEM string `json:"ids_encryption_key_pem"`
+	PublicHex     string `json:"public_message_identity_key_hex"`
+	DevicePEM     string `json:"ngm_device_key_pem"`
+	PrekeyPEM     string `json:"ngm_prekey_pem"`
+}
+
+type fzVector struct {
+	Name      string `json:"name"`
+	Sender    string `json:"sender"`
+	Receiver  string `json:"receiver"`
+	Expect    string `json:"expect"`
+	Plaintext string `json:"plaintext_hex"`
+	Payload   string `json:"payload_hex"`
+}
+
+func fzReadJSON(tb testing.TB, name string, v any) {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join(fzVectorDir, name))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func fzPEM(tb testing.TB, s string) []byte {
+	tb.Helper()
+	blk, _ := pem.Decode([]byte(s))
+	if blk == nil {
+		tb.Fatal("no PEM block")
+	}
+	return blk.Bytes
+}
+
+func fzEC(tb testing.TB, s string) *ecdsa.PrivateKey {
+	tb.Helper()
+	k, err := x509.ParseECPrivateKey(fzPEM(tb, s))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// fzLoadKeys builds every party of keys.json and checks its published blob.
+func fzLoadKeys(tb testing.TB) map[string]*identity.Keys {
+	tb.Helper()
+	var raw map[string]fzKeyEntry
+	fzReadJSON(tb, "keys.json", &raw)
+	out := map[string]*identity.Keys{}
+	for name, e := range raw {
+		enc, err := x509.ParsePKCS1PrivateKey(fzPEM(tb, e.EncryptionPEM))
+		if err != nil {
+			tb.Fatal(err)
+		}
+		k, err := identity.NewKeys(fzEC(tb, e.SigningPEM), enc, fzEC(tb, e.DevicePEM), fzEC(tb, e.PrekeyPEM), time.Unix(1700000000, 0))
+		if err != nil {
+			tb.Fatalf("%s: %v", name, err)
+		}
+		if hex.EncodeToString(k.Public().Bytes()) != e.PublicHex {
+			tb.Fatalf("%s: blob does not match keys.json", name)
+		}
+		out[name] = k
+	}
+	return out
+}
+
+// fzPositives returns the payloads of the pair vectors from alice to bob
+// that must open, with their plaintexts, after checking that they do.
+func fzPositives(tb testing.TB, bob *identity.Keys, alice *identity.Public) map[string][]byte {
+	tb.Helper()
+	var f struct {
+		Vectors []fzVector `json:"vectors"`
+	}
+	fzReadJSON(tb, "pair_from_pypush.json", &f)
+	out := map[string][]byte{}
+	for _, v := range f.Vectors {
+		payload, err1 := hex.DecodeString(v.Payload)
+		plaintext, err2 := hex.DecodeString(v.Plaintext)
+		if err1 != nil || err2 != nil {
+			tb.Fatalf("%s: bad hex", v.Name)
+		}
+		got, err := Open(bob, alice, payload)
+		if v.Expect == "ok" && v.Sender == "alice" && v.Receiver == "bob" {
+			if err != nil || !bytes.Equal(got, plaintext) {
+				tb.Fatalf("%s: does not open (%v): the fuzz property would be vacuous", v.Name, err)
+			}
+			out[string(payload)] = plaintext
+		} else if err == nil {
+			tb.Fatalf("%s: expected %s, but opens as alice → bob", v.Name, v.Expect)
+		}
+	}
+	if len(out) == 0 {
+		tb.Fatal("no positive vectors")
+	}
+	return out
+}
+
+func fzAllocated(fn func()) uint64 {
+	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
+	metrics.Read(s)
+	before := s[0].Value.Uint64()
+	fn()
+	metrics.Read(s)
+	return s[0].Value.Uint64() - before
+}
+
+// fzAllocLimit bounds what one call may allocate: a fixed allowance for the
+// RSA and ECDSA arithmetic (and the runtime counting small allocations a
+// span at a time), plus a multiple of the input.
+func fzAllocLimit(n int) uint64 { return 1<<20 + 16*uint64(n) }
+
+// FuzzParse checks the framing invariants of every accepted payload, and
+// that acceptance matches the spec's rule computed here.
+// Seeds: testdata/fuzz/FuzzParse (all pair vectors and near misses).
+func FuzzParse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var p parsed
+		var ok bool
+		if n := fzAllocated(func() { p, ok = parse(b) }); n > fzAllocLimit(len(b)) {
+			t.Fatalf("parse allocated %d bytes for %d", n, len(b))
+		}
+		// 02 ‖ n u16 ‖ body (n ≥ 160) ‖ s u8 ‖ sig (1 ≤ s ≤ 72), nothing after.
+		want := false
+		if len(b) >= 3 && b[0] == 0x02 {
+			n := int(binary.BigEndian.Uint16(b[1:3]))
+			if n >= 160 && len(b) > 3+n {
+				s := int(b[3+n])
+				want = s >= 1 && s <= 72 && len(b) == 3+n+1+s
+			}
+		}
+		if ok != want {
+			t.Fatalf("%x: parse ok = %v, spec says %v", b, ok, want)
+		}
+		if !ok {
+			return
+		}
+		n, s := len(p.body), len(p.sig)
+		if n < 160 || n > 0xFFFF || s < 1 || s > 72 || len(b) != 3+n+1+s {
+			t.Fatalf("lengths: body %d, sig %d, payload %d", n, s, len(b))
+		}
+		if int(binary.BigEndian.Uint16(b[1:3])) != n || int(b[3+n]) != s {
+			t.Fatal("lengths differ from the header")
+		}
+		if &p.body[0] != &b[3] || &p.sig[0] != &b[4+n] {
+			t.Fatal("body or signature is not where the framing puts it")
+		}
+		re := binary.BigEndian.AppendUint16([]byte{0x02}, uint16(n))
+		re = append(append(append(re, p.body...), byte(s)), p.sig...)
+		if !bytes.Equal(re, b) {
+			t.Fatal("re-framing gives other bytes")
+		}
+	})
+}
+
+// FuzzOpen opens arbitrary bytes as bob, from alice. It must never panic,
+// return only the one opaque error, and succeed only on the positive vectors.
+// Seeds: testdata/fuzz/FuzzOpen (all pair vectors, positive and negative).
+func FuzzOpen(f *testing.F) {
+	keys := fzLoadKeys(f)
+	bob, alice := keys["bob"], keys["alice"].Public()
+	positives := fzPositives(f, bob, alice)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		var plaintext []byte
+		var err error
+		if n := fzAllocated(func() { plaintext, err = Open(bob, alice, b) }); n > fzAllocLimit(len(b)) {
+			t.Fatalf("Open allocated %d bytes for %d", n, len(b))
+		}
+		want, isVector := positives[string(b)]
+		if err != nil {
+			if plaintext != nil {
+				t.Fatal("error with a plaintext")
+			}
+			if !errors.Is(err, ErrCannotOpen) || err.Error() != ErrCannotOpen.Error() {
+				t.Fatalf("error %v is not the opaque ErrCannotOpen", err)
+			}
+			if _, ok := openerr.ReasonOf(err); !ok {
+				t.Fatalf("error %v carries no reason", err)
+			}
+			if isVector {
+				t.Fatalf("a positive vector failed: %v", err)
+			}
+			return
+		}
+		if !isVector {
+			t.Fatalf("opened a payload that is not a vector: %x", b)
+		}
+		if !bytes.Equal(plaintext, want) {
+			t.Fatal("vector opened to another plaintext")
+		}
+	})
+}
