@@ -38,12 +38,13 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t      *testing.T
-	svc    *Service
-	srv    *httptest.Server
-	outbox string
-	clock  *clock
-	used   int // frozen keys handed out
+	t       *testing.T
+	svc     *Service
+	srv     *httptest.Server
+	outbox  string
+	clock   *clock
+	used    int // frozen keys handed out
+	handler http.Handler
 }
 
 // newEnv starts a directory on a fresh SQLite store behind an httptest TLS
@@ -69,7 +70,8 @@ func newEnv(t *testing.T, cfg Config) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.srv = httptest.NewTLSServer(e.svc.Handler())
+	e.handler = e.svc.Handler()
+	e.srv = httptest.NewTLSServer(e.handler)
 	t.Cleanup(func() {
 		e.srv.Close()
 		e.svc.Close()
