@@ -146,6 +146,16 @@ func (s *Server) Logger() *slog.Logger { return s.log }
 // and must close it.
 func (s *Server) SetCourier(h func(*tls.Conn)) { s.courier = h }
 
+// OnShutdown registers f to run when Shutdown begins. Courier connections
+// are long-lived and Shutdown waits for them, so the relay closes them
+// from here.
+func (s *Server) OnShutdown(f func()) { s.http.RegisterOnShutdown(f) }
+
+// TLSConfig returns a copy of the listener's TLS configuration (the node's
+// certificate, TLS 1.3 only), for a part that also serves on an address of
+// its own.
+func (s *Server) TLSConfig() *tls.Config { return s.http.TLSConfig.Clone() }
+
 func (s *Server) serveCourier(c *tls.Conn) {
 	if s.courier == nil {
 		c.Close()

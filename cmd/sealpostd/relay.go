@@ -1,0 +1,186 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/ratelimit"
+	"github.com/sealpost/sealpost/internal/relay"
+	"github.com/sealpost/sealpost/internal/relay/mailbox"
+	"github.com/sealpost/sealpost/internal/relay/mailbox/embedded"
+	"github.com/sealpost/sealpost/internal/server"
+)
+
+// The push relay: courier connections (ALPN apns-security-v3 on --listen,
+// and optionally on an address of their own), push-certificate issuance
+// at POST /v1/push/certificate, and the mailbox in the data folder.
+func init() {
+	parts = append(parts, part{name: "relay", flags: relayFlags, attach: relayAttach})
+}
+
+var relayCfg struct {
+	courierListen string
+	deviceCAs     stringList
+	mailbox       string
+	queueTTL      time.Duration
+	tokensPerKey  int
+	certRate      string
+}
+
+func relayFlags(fs *flag.FlagSet) {
+	fs.StringVar(&relayCfg.courierListen, "courier-listen", "",
+		"also serve the push protocol on this TLS address of its own (e.g. :5223; ALPN optional there); --listen serves it by ALPN apns-security-v3 in any case")
+	fs.Var(&relayCfg.deviceCAs, "device-ca",
+		"PEM file of an extra CA whose device push certificates may connect, beside <data>/device-ca.pem (repeatable)")
+	fs.StringVar(&relayCfg.mailbox, "mailbox", "embedded",
+		"relay mailbox: embedded (in <data>/relay/mailbox) or embedded:DIR; a NATS JetStream backend (nats://...) is planned")
+	fs.DurationVar(&relayCfg.queueTTL, "queue-ttl", relay.DefaultTTL, "how long a delivery waits for an offline device before it is deleted unseen")
+	fs.IntVar(&relayCfg.tokensPerKey, "tokens-per-key", relay.DefaultMaxTokensPerKey, "most device tokens one push key can obtain")
+	fs.StringVar(&relayCfg.certRate, "push-cert-rate", relay.DefaultCertRate.String(),
+		"push-certificate issuance per client address: RATE:BURST (per second : burst) or off")
+}
+
+// openMailbox is the one place a mailbox backend is chosen.
+func openMailbox(spec, dataDir string) (mailbox.Mailbox, error) {
+	switch {
+	case spec == "" || spec == "embedded":
+		return embedded.Open(filepath.Join(dataDir, "relay", "mailbox"), embedded.Options{})
+	case strings.HasPrefix(spec, "embedded:"):
+		return embedded.Open(strings.TrimPrefix(spec, "embedded:"), embedded.Options{})
+	case strings.HasPrefix(spec, "nats://"):
+		return nil, errors.New("--mailbox nats://: the NATS JetStream backend is not available yet; use embedded")
+	}
+	return nil, fmt.Errorf("--mailbox %q: want embedded or embedded:DIR", spec)
+}
+
+func loadCAs(paths []string) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return nil, fmt.Errorf("--device-ca: %w", err)
+		}
+		n := 0
+		for {
+			var blk *pem.Block
+			blk, b = pem.Decode(b)
+			if blk == nil {
+				break
+			}
+			if blk.Type != "CERTIFICATE" {
+				continue
+			}
+			c, err := x509.ParseCertificate(blk.Bytes)
+			if err != nil {
+				return nil, fmt.Errorf("--device-ca %s: %w", p, err)
+			}
+			out = append(out, c)
+			n++
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("--device-ca %s: no PEM certificate", p)
+		}
+	}
+	return out, nil
+}
+
+type relayCloser struct {
+	svc    *relay.Service
+	ln     net.Listener
+	mb     mailbox.Mailbox
+	tokens *relay.FileTokens
+}
+
+func (c *relayCloser) Close() error {
+	if c.ln != nil {
+		c.ln.Close()
+	}
+	c.svc.Close()
+	return errors.Join(c.mb.Close(), c.tokens.Close())
+}
+
+func relayAttach(srv *server.Server) (io.Closer, error) {
+	limit, err := ratelimit.ParseLimit(relayCfg.certRate)
+	if err != nil {
+		return nil, fmt.Errorf("--push-cert-rate: %w", err)
+	}
+	extra, err := loadCAs(relayCfg.deviceCAs)
+	if err != nil {
+		return nil, err
+	}
+	dataDir := srv.Config().DataDir
+	mb, err := openMailbox(relayCfg.mailbox, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	tokens, err := relay.OpenTokens(filepath.Join(dataDir, "relay", "tokens"))
+	if err != nil {
+		mb.Close()
+		return nil, err
+	}
+	svc, err := relay.New(relay.Options{
+		DeviceCAs:       append([]*x509.Certificate{srv.DeviceCA().Cert}, extra...),
+		Mailbox:         mb,
+		Tokens:          tokens,
+		TTL:             relayCfg.queueTTL,
+		MaxTokensPerKey: relayCfg.tokensPerKey,
+		Logger:          srv.Logger(),
+	})
+	if err != nil {
+		mb.Close()
+		tokens.Close()
+		return nil, err
+	}
+	srv.SetCourier(func(c *tls.Conn) { svc.ServeConn(c) })
+	srv.OnShutdown(func() { svc.Close() })
+	srv.Mux().Handle("POST "+relay.CertificatePath, relay.NewIssuer(srv.DeviceCA(), limit, nil))
+	cl := &relayCloser{svc: svc, mb: mb, tokens: tokens}
+	if relayCfg.courierListen != "" {
+		ln, err := net.Listen("tcp", relayCfg.courierListen)
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("--courier-listen: %w", err)
+		}
+		cl.ln = ln
+		cfg := srv.TLSConfig()
+		cfg.NextProtos = []string{server.ALPNCourier}
+		go serveCourier(ln, cfg, svc)
+		srv.Logger().Info("relay: courier listener", "addr", ln.Addr().String())
+	}
+	return cl, nil
+}
+
+// serveCourier accepts push connections on a listener of their own.
+func serveCourier(ln net.Listener, cfg *tls.Config, svc *relay.Service) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+			return
+		}
+		go func() {
+			tc := tls.Server(c, cfg)
+			tc.SetDeadline(time.Now().Add(relay.DefaultConnectTimeout))
+			if err := tc.Handshake(); err != nil {
+				tc.Close()
+				return
+			}
+			tc.SetDeadline(time.Time{})
+			svc.ServeConn(tc)
+		}()
+	}
+}
