@@ -22,6 +22,7 @@ import (
 // serve runs one request through the handler in this goroutine (a panic
 // fails the test) and returns status, error code and headers.
 func (e *env) serve(req *http.Request) (int, string, http.Header) {
+	e.t.Helper()
 	rec := httptest.NewRecorder()
 	req.RemoteAddr = "192.0.2.1:1234"
 	e.handler.ServeHTTP(rec, req)
@@ -351,7 +352,7 @@ func flip(b []byte, i int) []byte {
 }
 
 // registeredKeys registers one more device and returns its keys.
-func (e *env) registeredKeys(t *testing.T) *identity.Keys {
+func (e *env) registeredKeys(t testing.TB) *identity.Keys {
 	c, _ := e.register(fmt.Sprintf("r%d@example.org", e.used), "another")
 	return c.Keys
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -359,5 +360,29 @@ func TestPossessionProof(t *testing.T) {
 	e.clock.Advance(6 * time.Minute)
 	if st, code := e.send(old, body); st != 401 || code != dirapi.CodeStaleNonce {
 		t.Fatalf("stale: %d %s", st, code)
+	}
+}
+
+// TestLookupEncodingMatches: the hand-built lookup answer is byte for byte
+// what encoding/json makes of dirapi.LookupResponse, including names that
+// need escaping and a handle with no devices.
+func TestLookupEncodingMatches(t *testing.T) {
+	e := newEnv(t, Config{})
+	a, _ := e.register("a@example.org", `Ünïcode "quoted" <tag> & \ name`)
+	e.registerWith(e.client(e.newKeys()), "a@example.org", fields(a.Keys, "second"))
+	b, _ := e.register("b@example.org", "b")
+	keys := []string{"mailto:a@example.org", "mailto:none@example.org", "mailto:b@example.org"}
+	found, err := e.svc.store.Lookup(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exp := e.clock.Now().Add(time.Hour)
+	sender := devID(b.Keys)
+	for round := 0; round < 2; round++ { // the second round uses the cache
+		got := e.svc.encodeLookup(keys, found, sender, exp)
+		want, _ := json.Marshal(e.svc.lookupResponse(keys, found, sender, exp))
+		if !bytes.Equal(got, want) {
+			t.Fatalf("round %d:\n got %s\nwant %s", round, got, want)
+		}
 	}
 }

@@ -38,7 +38,7 @@ func (c *clock) Advance(d time.Duration) {
 }
 
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	svc     *Service
 	srv     *httptest.Server
 	outbox  string
@@ -49,7 +49,7 @@ type env struct {
 
 // newEnv starts a directory on a fresh SQLite store behind an httptest TLS
 // server. cfg's Store, Sender and Now are filled in.
-func newEnv(t *testing.T, cfg Config) *env {
+func newEnv(t testing.TB, cfg Config) *env {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := sqlite.Open(ctx, filepath.Join(dir, "dir.db"))

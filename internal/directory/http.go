@@ -15,6 +15,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/directory/dirapi"
@@ -432,8 +433,17 @@ func (s *Service) handleLookup(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "look the handles up", err)
 		return
 	}
-	expires := s.now().Add(s.sessionTTL).Truncate(1e9)
-	out := dirapi.LookupResponse{Results: make([]dirapi.LookupResult, len(handles))}
+	expires := s.now().Add(s.sessionTTL).Truncate(time.Second)
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(s.encodeLookup(keys, found, c.id, expires))
+}
+
+// lookupResponse is the reference encoding of a lookup answer, with
+// encoding/json (tests compare encodeLookup against it).
+func (s *Service) lookupResponse(keys []string, found map[string][]storage.Device, sender storage.DeviceID, expires time.Time) dirapi.LookupResponse {
+	out := dirapi.LookupResponse{Results: make([]dirapi.LookupResult, len(keys))}
 	for i, h := range keys {
 		devs := found[h]
 		res := dirapi.LookupResult{Handle: h, Devices: make([]dirapi.LookupDevice, len(devs))}
@@ -441,7 +451,7 @@ func (s *Service) handleLookup(w http.ResponseWriter, r *http.Request) {
 			res.Devices[j] = dirapi.LookupDevice{
 				ID:                  hex.EncodeToString(d.ID[:]),
 				PushToken:           d.PushToken,
-				SessionToken:        s.session.mint(c.id, d.ID, expires),
+				SessionToken:        s.session.mint(sender, d.ID, expires),
 				SessionTokenExpires: expires.Unix(),
 				Identity:            d.Identity,
 				DeviceKey:           d.DeviceKey,
@@ -452,7 +462,7 @@ func (s *Service) handleLookup(w http.ResponseWriter, r *http.Request) {
 		}
 		out.Results[i] = res
 	}
-	writeJSON(w, http.StatusOK, out)
+	return out
 }
 
 // handleAccount: GET /v1/account.

@@ -97,6 +97,8 @@ type Service struct {
 
 	lookupDev, lookupAddr, regDev, regAddr, verifyDev, verifyAddr, perHandle *ratelimit.Limiter
 
+	fragments fragmentCache
+
 	cacheMu sync.RWMutex
 	cache   map[storage.DeviceID]cachedKey
 

@@ -20,8 +20,9 @@
 //     change is visible or none of it.
 //   - A missing row is ErrNotFound (wrapped or not; test with errors.Is).
 //   - Times are stored with millisecond precision.
-//   - Byte slices passed in are not retained; those returned are the
-//     caller's.
+//   - Byte slices passed in are not retained. Those returned are the
+//     caller's, read-only: a device listed under several handles by Lookup
+//     may share them between its entries.
 //   - ctx cancels a call; a cancelled call changes nothing.
 package storage
 

@@ -20,6 +20,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sealpost/sealpost/internal/directory/storage"
@@ -49,8 +50,11 @@ type Store struct {
 	db *sql.DB
 	d  Dialect
 	q  queries
-	// lookupQ caches the lookup query for 1..maxLookup handles.
-	lookupQ []string
+	// handlesQ[n] finds the accounts of n handles; devicesQ[n] the devices
+	// of n accounts (1 ≤ n ≤ maxLookup).
+	handlesQ, devicesQ []string
+	// stmts caches prepared statements by query text.
+	stmts sync.Map
 }
 
 var _ storage.Store = (*Store)(nil)
@@ -95,13 +99,46 @@ func New(db *sql.DB, d Dialect) *Store {
 		insertSecret:  r("INSERT INTO secrets (name, value) VALUES (?, ?) ON CONFLICT (name) DO NOTHING"),
 		getSecret:     r("SELECT value FROM secrets WHERE name = ?"),
 	}
-	s.lookupQ = make([]string, maxLookup+1)
+	s.handlesQ = make([]string, maxLookup+1)
+	s.devicesQ = make([]string, maxLookup+1)
 	for n := 1; n <= maxLookup; n++ {
-		s.lookupQ[n] = r("SELECT h.handle, d." + strings.ReplaceAll(deviceCols, ", ", ", d.") +
-			" FROM handles h JOIN devices d ON d.account = h.account WHERE h.handle IN (" +
-			strings.TrimSuffix(strings.Repeat("?, ", n), ", ") + ") ORDER BY h.handle, d.registered, d.id")
+		in := strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+		s.handlesQ[n] = r("SELECT handle, account FROM handles WHERE handle IN (" + in + ")")
+		s.devicesQ[n] = r("SELECT " + deviceCols + " FROM devices WHERE account IN (" + in + ") ORDER BY account, registered, id")
 	}
 	return s
+}
+
+// stmt returns a prepared statement for q, preparing it on first use
+// (database/sql re-prepares it on each connection as needed). If
+// preparing fails, it returns nil and the caller runs q directly.
+func (s *Store) stmt(ctx context.Context, q string) *sql.Stmt {
+	if st, ok := s.stmts.Load(q); ok {
+		return st.(*sql.Stmt)
+	}
+	st, err := s.db.PrepareContext(ctx, q)
+	if err != nil {
+		return nil
+	}
+	if prev, loaded := s.stmts.LoadOrStore(q, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt)
+	}
+	return st
+}
+
+func (s *Store) queryRow(ctx context.Context, q string, args ...any) *sql.Row {
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.db.QueryRowContext(ctx, q, args...)
+}
+
+func (s *Store) query(ctx context.Context, q string, args ...any) (*sql.Rows, error) {
+	if st := s.stmt(ctx, q); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.db.QueryContext(ctx, q, args...)
 }
 
 // DB returns the underlying database.
@@ -290,17 +327,17 @@ func scanDevice(r scanner, extra ...any) (storage.Device, error) {
 
 // Device implements storage.Store.
 func (s *Store) Device(ctx context.Context, id storage.DeviceID) (storage.Device, error) {
-	return scanDevice(s.db.QueryRowContext(ctx, s.q.deviceByID, id[:]))
+	return scanDevice(s.queryRow(ctx, s.q.deviceByID, id[:]))
 }
 
 // DeviceByPushToken implements storage.Store.
 func (s *Store) DeviceByPushToken(ctx context.Context, token []byte) (storage.Device, error) {
-	return scanDevice(s.db.QueryRowContext(ctx, s.q.deviceByToken, token))
+	return scanDevice(s.queryRow(ctx, s.q.deviceByToken, token))
 }
 
 // AccountDevices implements storage.Store.
 func (s *Store) AccountDevices(ctx context.Context, account string) ([]storage.Device, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.accountDevices, account)
+	rows, err := s.query(ctx, s.q.accountDevices, account)
 	if err != nil {
 		return nil, err
 	}
@@ -318,7 +355,7 @@ func (s *Store) AccountDevices(ctx context.Context, account string) ([]storage.D
 
 // AccountHandles implements storage.Store.
 func (s *Store) AccountHandles(ctx context.Context, account string) ([]string, error) {
-	rows, err := s.db.QueryContext(ctx, s.q.accountHandles, account)
+	rows, err := s.query(ctx, s.q.accountHandles, account)
 	if err != nil {
 		return nil, err
 	}
@@ -351,36 +388,66 @@ func (s *Store) RemoveDevice(ctx context.Context, account string, id storage.Dev
 	})
 }
 
-// Lookup implements storage.Store.
+// Lookup implements storage.Store. It runs two queries per chunk of
+// handles: their accounts, then the devices of those accounts, so a device
+// behind several of the handles is read once.
 func (s *Store) Lookup(ctx context.Context, handles []string) (map[string][]storage.Device, error) {
 	out := make(map[string][]storage.Device, len(handles))
 	for len(handles) > 0 {
 		n := min(len(handles), maxLookup)
-		args := make([]any, n)
-		for i, h := range handles[:n] {
-			args[i] = h
-		}
-		rows, err := s.db.QueryContext(ctx, s.lookupQ[n], args...)
-		if err != nil {
+		if err := s.lookupChunk(ctx, handles[:n], out); err != nil {
 			return nil, err
 		}
-		for rows.Next() {
-			var h string
-			d, err := scanDevice(rows, &h)
-			if err != nil {
-				rows.Close()
-				return nil, err
-			}
-			out[h] = append(out[h], d)
-		}
-		if err := rows.Err(); err != nil {
-			rows.Close()
-			return nil, err
-		}
-		rows.Close()
 		handles = handles[n:]
 	}
 	return out, nil
+}
+
+func (s *Store) lookupChunk(ctx context.Context, handles []string, out map[string][]storage.Device) error {
+	args := make([]any, len(handles))
+	for i, h := range handles {
+		args[i] = h
+	}
+	rows, err := s.query(ctx, s.handlesQ[len(handles)], args...)
+	if err != nil {
+		return err
+	}
+	byAccount := map[string][]string{}
+	var accounts []any
+	for rows.Next() {
+		var h, a string
+		if err := rows.Scan(&h, &a); err != nil {
+			rows.Close()
+			return err
+		}
+		if _, seen := byAccount[a]; !seen {
+			accounts = append(accounts, a)
+		}
+		byAccount[a] = append(byAccount[a], h)
+	}
+	if err := rows.Err(); err != nil {
+		rows.Close()
+		return err
+	}
+	rows.Close()
+	if len(accounts) == 0 {
+		return nil
+	}
+	rows, err = s.query(ctx, s.devicesQ[len(accounts)], accounts...)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		d, err := scanDevice(rows)
+		if err != nil {
+			return err
+		}
+		for _, h := range byAccount[d.Account] {
+			out[h] = append(out[h], d)
+		}
+	}
+	return rows.Err()
 }
 
 // PutCode implements storage.Store.
@@ -445,4 +512,7 @@ func (s *Store) Secret(ctx context.Context, name string, candidate []byte) ([]by
 }
 
 // Close implements storage.Store.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) Close() error {
+	s.stmts.Range(func(_, st any) bool { st.(*sql.Stmt).Close(); return true })
+	return s.db.Close()
+}
