@@ -1,0 +1,306 @@
+package pair
+
+// Interoperability in both directions against the shared vectors
+// (testdata/vectors, and $SEALPOST_VECTORS when set): the unexported key
+// schedule reproduces every recorded intermediate byte for byte, and seal
+// with the recorded 88-bit seed produces a payload that opens and whose RSA
+// block unwraps to K ‖ C[:100].
+//
+// This file is in package pair (it needs seal, deriveKey, computeTag and
+// ctr), so it cannot import internal/vectors, which imports pair: Go refuses
+// the import cycle in tests. It reads the vector files with the small loader
+// below instead; the external tests (kat_test.go, tamper_test.go) use
+// vectors.LoadKeys.
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/hmac"
+	"crypto/rsa"
+	"crypto/sha1"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sealpost/sealpost/identity"
+)
+
+// tkIHex is a byte string written as hex in JSON.
+type tkIHex []byte
+
+func (h *tkIHex) UnmarshalJSON(b []byte) error {
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return err
+	}
+	v, err := hex.DecodeString(s)
+	*h = v
+	return err
+}
+
+// tkIVector holds the fields of a pair vector that this test uses.
+type tkIVector struct {
+	Name       string `json:"name"`
+	Sender     string `json:"sender"`
+	Receiver   string `json:"receiver"`
+	Expect     string `json:"expect"`
+	Plaintext  tkIHex `json:"plaintext_hex"`
+	Payload    tkIHex `json:"payload_hex"`
+	Seed       tkIHex `json:"seed_88bit_hex"`
+	HMACInput  tkIHex `json:"hmac_input_hex"`
+	HMAC       tkIHex `json:"hmac_sha256_hex"`
+	AESKey     tkIHex `json:"aes_key_hex"`
+	Ciphertext tkIHex `json:"aes_ctr_ciphertext_hex"`
+	RSAPlain   tkIHex `json:"rsa_oaep_plaintext_hex"`
+}
+
+type tkIFile struct {
+	Scheme  string      `json:"scheme"`
+	Vectors []tkIVector `json:"vectors"`
+}
+
+// tkIVectorDirs returns the vendored vectors and, when SEALPOST_VECTORS names
+// it, the shared folder (CI always sets it), as internal/vectors does.
+func tkIVectorDirs(t *testing.T) []string {
+	dirs := []string{filepath.Join("..", "testdata", "vectors")}
+	if d := os.Getenv("SEALPOST_VECTORS"); d != "" {
+		dirs = append(dirs, d)
+	} else if os.Getenv("CI") != "" {
+		t.Fatal("CI must set SEALPOST_VECTORS to the shared vectors folder")
+	}
+	return dirs
+}
+
+// tkILoadKeys reads a keys file (PEM SEC 1 / PKCS #8 EC keys, PKCS #1 RSA)
+// and checks each party's published identity hash and blob against its keys.
+func tkILoadKeys(t *testing.T, path string) map[string]*identity.Keys {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var raw map[string]struct {
+		Signing    string `json:"ids_signing_key_pem"`
+		Encryption string `json:"ids_encryption_key_pem"`
+		Device     string `json:"ngm_device_key_pem"`
+		Prekey     string `json:"ngm_prekey_pem"`
+		PublicHex  string `json:"public_message_identity_key_hex"`
+		HashHex    string `json:"identity_hash_sha256_hex"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	ec := func(s string) *ecdsa.PrivateKey {
+		blk, _ := pem.Decode([]byte(s))
+		if blk == nil {
+			t.Fatalf("%s: no PEM block", path)
+		}
+		if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
+			return k
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		return k.(*ecdsa.PrivateKey)
+	}
+	out := make(map[string]*identity.Keys, len(raw))
+	for name, e := range raw {
+		blk, _ := pem.Decode([]byte(e.Encryption))
+		if blk == nil {
+			t.Fatalf("%s: %s: no RSA PEM block", path, name)
+		}
+		enc, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, name, err)
+		}
+		k, err := identity.NewKeys(ec(e.Signing), enc, ec(e.Device), ec(e.Prekey), time.Unix(1700000000, 0))
+		if err != nil {
+			t.Fatalf("%s: %s: %v", path, name, err)
+		}
+		h := k.Public().Hash()
+		if e.HashHex != "" && e.HashHex != hex.EncodeToString(h[:]) {
+			t.Fatalf("%s: %s: identity hash does not match the keys", path, name)
+		}
+		if e.PublicHex != "" && e.PublicHex != hex.EncodeToString(k.Public().Bytes()) {
+			t.Fatalf("%s: %s: identity blob does not match the keys", path, name)
+		}
+		out[name] = k
+	}
+	return out
+}
+
+// tkILoadFiles returns every vector file of the given scheme in dir.
+func tkILoadFiles(t *testing.T, dir, scheme string) map[string]*tkIFile {
+	t.Helper()
+	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]*tkIFile{}
+	for _, p := range paths {
+		if strings.HasPrefix(filepath.Base(p), "keys") {
+			continue
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f tkIFile
+		if err := json.Unmarshal(b, &f); err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		if f.Scheme == scheme {
+			out[p] = &f
+		}
+	}
+	return out
+}
+
+// TestTkInteropPairVectors reproduces the recorded intermediates of every
+// positive pair vector with the unexported key schedule, then seals with the
+// recorded seed and checks the result opens and unwraps as recorded.
+func TestTkInteropPairVectors(t *testing.T) {
+	checked := 0
+	for di, dir := range tkIVectorDirs(t) {
+		keys := tkILoadKeys(t, filepath.Join(dir, "keys.json"))
+		for path, f := range tkILoadFiles(t, dir, "pair") {
+			for _, v := range f.Vectors {
+				if v.Expect != "ok" || v.Seed == nil || v.HMAC == nil || v.AESKey == nil || v.Ciphertext == nil {
+					continue
+				}
+				from, to := keys[v.Sender], keys[v.Receiver]
+				if from == nil || to == nil {
+					t.Errorf("%s %s: unknown party %q or %q", path, v.Name, v.Sender, v.Receiver)
+					continue
+				}
+				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(path), v.Name), func(t *testing.T) {
+					tkIPairVector(t, &v, from, to)
+				})
+				checked++
+			}
+		}
+	}
+	if checked == 0 {
+		t.Fatal("no positive pair vectors with intermediates found")
+	}
+	t.Logf("interop pair: %d vectors checked (key schedule, CTR, seal → Open, RSA unwrap)", checked)
+}
+
+func tkIPairVector(t *testing.T, v *tkIVector, from, to *identity.Keys) {
+	if len(v.Seed) != seedSize {
+		t.Fatalf("seed is %d bytes, want %d", len(v.Seed), seedSize)
+	}
+	var seed [seedSize]byte
+	copy(seed[:], v.Seed)
+	hs, hr := from.Public().Hash(), to.Public().Hash()
+
+	// The HMAC input, built independently of computeTag.
+	if v.HMACInput != nil {
+		in := append(append(append(append([]byte{}, v.Plaintext...), 0x02), hs[:]...), hr[:]...)
+		if !bytes.Equal(in, v.HMACInput) {
+			t.Errorf("HMAC input differs from hmac_input_hex")
+		}
+		m := hmac.New(sha256.New, seed[:])
+		m.Write(v.HMACInput)
+		if !bytes.Equal(m.Sum(nil), v.HMAC) {
+			t.Errorf("HMAC-SHA256(seed, hmac_input_hex) differs from hmac_sha256_hex: vector is inconsistent")
+		}
+	}
+	tag := computeTag(seed[:], v.Plaintext, hs, hr)
+	if !bytes.Equal(tag[:], v.HMAC) {
+		t.Errorf("computeTag = %x, want %x", tag, v.HMAC)
+	}
+	key := deriveKey(seed, v.Plaintext, hs, hr)
+	if !bytes.Equal(key[:], v.AESKey) {
+		t.Errorf("deriveKey = %x, want %x", key, v.AESKey)
+	}
+
+	// Encrypt as seal does, split at the RSA block, and as one stream.
+	inline := min(len(v.Plaintext), inlineCiphertext)
+	c := make([]byte, len(v.Plaintext))
+	ctr(key, c[:inline], v.Plaintext[:inline], c[inline:], v.Plaintext[inline:])
+	if !bytes.Equal(c, v.Ciphertext) {
+		t.Errorf("ctr ciphertext differs from aes_ctr_ciphertext_hex")
+	}
+	whole := make([]byte, len(v.Plaintext))
+	ctr(key, whole, v.Plaintext, nil, nil)
+	if !bytes.Equal(whole, c) {
+		t.Errorf("ctr over one slice differs from ctr over the split")
+	}
+	wantRSA := append(append([]byte{}, v.AESKey...), v.Ciphertext[:min(len(v.Ciphertext), inlineCiphertext)]...)
+	if v.RSAPlain != nil && !bytes.Equal(v.RSAPlain, wantRSA) {
+		t.Errorf("rsa_oaep_plaintext_hex is not aes_key ‖ C[:100]: vector is inconsistent")
+	}
+
+	// Sender direction: seal with the recorded seed.
+	payload, err := seal(seed, from, to.Public(), v.Plaintext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(to, from.Public(), payload)
+	if err != nil || !bytes.Equal(got, v.Plaintext) {
+		t.Fatalf("Open(seal(recorded seed)) = %x, %v; want the vector plaintext", got, err)
+	}
+	body, sig := tkIFraming(t, payload)
+	if len(body) != rsaBlockSize+len(v.Ciphertext)-inline {
+		t.Fatalf("body is %d bytes, want %d", len(body), rsaBlockSize+len(v.Ciphertext)-inline)
+	}
+	block, err := rsa.DecryptOAEP(sha1.New(), nil, to.EncryptionKey(), body[:rsaBlockSize], nil)
+	if err != nil {
+		t.Fatalf("RSA block of seal's payload does not unwrap with the receiver's key: %v", err)
+	}
+	if !bytes.Equal(block, wantRSA) {
+		t.Errorf("RSA block unwraps to %x, want aes_key ‖ C[:100] = %x", block, wantRSA)
+	}
+	if w, err := unwrap(to.EncryptionKey(), body[:rsaBlockSize]); err != nil || !bytes.Equal(w, wantRSA) {
+		t.Errorf("unwrap(receiver key, RSA block) = %x, %v; want aes_key ‖ C[:100]", w, err)
+	}
+	if !bytes.Equal(body[rsaBlockSize:], v.Ciphertext[inline:]) {
+		t.Errorf("tail after the RSA block differs from C[100:]")
+	}
+	digest := sha1.Sum(body)
+	if !ecdsa.VerifyASN1(&from.SigningKey().PublicKey, digest[:], sig) {
+		t.Errorf("signature of seal's payload does not verify under the sender's key")
+	}
+
+	// The recorded payload has the same framing and tail, and its RSA block
+	// unwraps to the same bytes.
+	vbody, _ := tkIFraming(t, v.Payload)
+	if !bytes.Equal(payload[:headerSize], v.Payload[:headerSize]) {
+		t.Errorf("header %x, recorded %x", payload[:headerSize], v.Payload[:headerSize])
+	}
+	if !bytes.Equal(vbody[rsaBlockSize:], body[rsaBlockSize:]) {
+		t.Errorf("recorded tail differs from seal's tail")
+	}
+	vblock, err := rsa.DecryptOAEP(sha1.New(), nil, to.EncryptionKey(), vbody[:rsaBlockSize], nil)
+	if err != nil || !bytes.Equal(vblock, wantRSA) {
+		t.Errorf("recorded RSA block unwraps to %x, %v; want %x", vblock, err, wantRSA)
+	}
+}
+
+// tkIFraming splits a payload into body and signature, independently of parse.
+func tkIFraming(t *testing.T, p []byte) (body, sig []byte) {
+	t.Helper()
+	if len(p) < 4 || p[0] != 0x02 {
+		t.Fatalf("bad framing: % x", p[:min(len(p), 4)])
+	}
+	n := int(binary.BigEndian.Uint16(p[1:3]))
+	if len(p) < 3+n+1 {
+		t.Fatalf("payload of %d bytes is shorter than its body length %d", len(p), n)
+	}
+	s := int(p[3+n])
+	if len(p) != 3+n+1+s {
+		t.Fatalf("payload is %d bytes, framing says %d", len(p), 3+n+1+s)
+	}
+	return p[3 : 3+n], p[4+n:]
+}
