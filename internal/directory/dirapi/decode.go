@@ -296,6 +296,12 @@ func checkShape(body []byte) *Error {
 				continue
 			}
 			key := tok.(string) // the decoder guarantees a string key here
+			if !lowerKey(key) {
+				// encoding/json would match "Handles" to "handles"; the
+				// API's names are lower case, so refuse the variant
+				// rather than let two spellings of one field in.
+				return Errorf(CodeUnknownField, "field %q: field names are lower case, as in the API reference", key)
+			}
 			if _, dup := top.keys[key]; dup {
 				return Errorf(CodeDuplicateField, "field %q appears twice", key)
 			}
@@ -318,6 +324,15 @@ func checkShape(body []byte) *Error {
 		}
 		afterValue(stack)
 	}
+}
+
+func lowerKey(k string) bool {
+	for i := 0; i < len(k); i++ {
+		if c := k[i]; c >= 'A' && c <= 'Z' || c >= 0x80 {
+			return false
+		}
+	}
+	return true
 }
 
 type jsonFrame struct {
