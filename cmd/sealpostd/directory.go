@@ -53,6 +53,13 @@ func directoryFlags(fs *flag.FlagSet) {
 	fs.DurationVar(&directoryCfg.sessionTTL, "directory-session-ttl", directory.DefaultSessionTTL, "lifetime of the session tokens in lookup answers")
 }
 
+// attachedDirectory is the directory service once its part has attached
+// (nil before, or if it failed). Parts attach in the order of their files'
+// names, so parts in later files (relay.go) can use it in their attach:
+// DeviceByPushToken, DeviceByIdentity, SigningKey (a reqsign.KeyFunc) and
+// CheckSessionToken.
+var attachedDirectory *directory.Service
+
 type directoryPart struct {
 	svc   *directory.Service
 	store storage.Store
@@ -113,6 +120,7 @@ func directoryAttach(srv *server.Server) (io.Closer, error) {
 		return nil, err
 	}
 	svc.Register(srv.Mux())
+	attachedDirectory = svc
 	log.Info("directory: serving /v1/", "storage", kind, "max_devices", directoryCfg.maxDevices,
 		"lookup_limit", limits.LookupDevice.String(), "lookup_addr_limit", limits.LookupAddr.String())
 	return &directoryPart{svc: svc, store: store}, nil
