@@ -60,7 +60,8 @@ func newAuthenticator(cas []*x509.Certificate, window time.Duration, now func() 
 	for _, c := range cas {
 		pool.AddCert(c)
 	}
-	return &authenticator{roots: pool, window: window, now: now, start: now(),
+	// Nonces carry milliseconds: the start is rounded down to match.
+	return &authenticator{roots: pool, window: window, now: now, start: now().Truncate(time.Millisecond),
 		certs: make(map[[32]byte]*verifiedCert), seen: make(map[int64]map[[courier.NonceSize]byte]struct{})}
 }
 
