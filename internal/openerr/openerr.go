@@ -27,6 +27,9 @@ const (
 	UnwrapFailed      Reason = "unwrap_failed"
 	TagMismatch       Reason = "tag_mismatch"
 	ValidatorMismatch Reason = "validator_mismatch"
+	// ContentInvalid: the payload authenticated, but the message inside
+	// does not decode (bad gzip or plist, over a size cap).
+	ContentInvalid Reason = "content_invalid"
 )
 
 // Error carries a Reason but prints and matches as ErrCannotOpen.
