@@ -74,11 +74,11 @@ func (s *Service) handleUnknown(w http.ResponseWriter, r *http.Request) {
 
 // caller is who signed a request.
 type caller struct {
-	id       storage.DeviceID
-	pub      *identity.Public
-	account  string // "" for a device that is not registered
-	addr     string
-	deviceKy string // "dev:" + hex id, the rate-limit key
+	id      storage.DeviceID
+	pub     *identity.Public
+	account string // "" for a device that is not registered
+	addr    string
+	rateKey string // "dev:" + hex id, the rate-limit key
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
@@ -184,7 +184,7 @@ func (s *Service) authenticate(r *http.Request, body []byte, presentOK bool) (*c
 	_, err := s.verifier.Verify(r, body, keyFor)
 	switch {
 	case err == nil:
-		c.deviceKy = "dev:" + hex.EncodeToString(c.id[:])
+		c.rateKey = "dev:" + hex.EncodeToString(c.id[:])
 		return c, nil
 	case keyErr != nil:
 		return nil, keyErr
@@ -224,7 +224,7 @@ func (s *Service) handleCodes(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthErr(w, r, e)
 		return
 	}
-	if e := limited(s.regDev, c.deviceKy, 1, "registration requests from this device"); e != nil {
+	if e := limited(s.regDev, c.rateKey, 1, "registration requests from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
@@ -305,7 +305,7 @@ func (s *Service) handleRegistrations(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthErr(w, r, e)
 		return
 	}
-	if e := limited(s.verifyDev, c.deviceKy, 1, "verification attempts from this device"); e != nil {
+	if e := limited(s.verifyDev, c.rateKey, 1, "verification attempts from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
@@ -420,7 +420,7 @@ func (s *Service) handleLookup(w http.ResponseWriter, r *http.Request) {
 		s.writeAuthErr(w, r, e)
 		return
 	}
-	if e := limited(s.lookupDev, c.deviceKy, len(handles), "lookups from this device"); e != nil {
+	if e := limited(s.lookupDev, c.rateKey, len(handles), "lookups from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
@@ -471,7 +471,7 @@ func (s *Service) handleAccount(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e := limited(s.lookupDev, c.deviceKy, 1, "requests from this device"); e != nil {
+	if e := limited(s.lookupDev, c.rateKey, 1, "requests from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
@@ -509,7 +509,7 @@ func (s *Service) handleUpdateSelf(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e := limited(s.regDev, c.deviceKy, 1, "device changes from this device"); e != nil {
+	if e := limited(s.regDev, c.rateKey, 1, "device changes from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
@@ -547,7 +547,7 @@ func (s *Service) handleRemove(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if e := limited(s.regDev, c.deviceKy, 1, "device changes from this device"); e != nil {
+	if e := limited(s.regDev, c.rateKey, 1, "device changes from this device"); e != nil {
 		writeErr(w, e)
 		return
 	}
