@@ -7,7 +7,7 @@
 // dialects that number them ($1, $2, ...).
 //
 // Transactions: every change runs in one transaction through withTx, which
-// retries (up to maxRetries times) when the dialect says an error is a
+// retries (up to maxRetries times, with jittered backoff) when the dialect says an error is a
 // transient conflict: a serialization failure or deadlock in PostgreSQL
 // (which runs write transactions SERIALIZABLE), or a unique-key race. SQLite
 // serializes writers itself (BEGIN IMMEDIATE, see the sqlite backend).
@@ -18,6 +18,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +44,14 @@ type Dialect struct {
 	LockMigrations string
 }
 
-const maxRetries = 8
+// maxRetries bounds the attempts of one transaction; between attempts it
+// waits a random time up to backoffCap, growing with each attempt, so that
+// many conflicting writers (20 devices joining one account at once on
+// SERIALIZABLE PostgreSQL) spread out instead of colliding again.
+const (
+	maxRetries = 50
+	backoffCap = 50 * time.Millisecond
+)
 
 // Store is a storage.Store on a *sql.DB.
 type Store struct {
@@ -190,7 +198,8 @@ func (s *Store) withTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		if !s.retryable(err) || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * time.Millisecond)
+		wait := min(backoffCap, time.Millisecond<<min(attempt, 6))
+		time.Sleep(rand.N(wait) + time.Millisecond)
 	}
 	return err
 }
