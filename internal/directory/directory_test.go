@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -383,6 +384,66 @@ func TestLookupEncodingMatches(t *testing.T) {
 		want, _ := json.Marshal(e.svc.lookupResponse(keys, found, sender, exp))
 		if !bytes.Equal(got, want) {
 			t.Fatalf("round %d:\n got %s\nwant %s", round, got, want)
+		}
+	}
+}
+
+// TestConcurrentClients: devices join one handle and look it up at the
+// same time over HTTPS; every call succeeds and the end state is exact.
+func TestConcurrentClients(t *testing.T) {
+	e := newEnv(t, Config{})
+	first, _ := e.register("group@example.org", "first")
+	const n = 10
+	clients := make([]*dirapi.Client, n)
+	for i := range clients {
+		clients[i] = e.client(e.newKeys())
+	}
+	errs := make(chan error, 2*n)
+	var wg sync.WaitGroup
+	for i, c := range clients {
+		wg.Add(2)
+		go func() {
+			defer wg.Done()
+			// Code requests for a shared handle race (the outbox keeps the
+			// latest code per handle), so each device registers a handle
+			// of its own, while others look up at the same time.
+			if _, err := c.RequestCode(ctx, "group@example.org"); err != nil {
+				errs <- err
+				return
+			}
+			own := fmt.Sprintf("member%d@example.org", i)
+			ocr, err := c.RequestCode(ctx, own)
+			if err != nil {
+				errs <- err
+				return
+			}
+			if _, err := c.Register(ctx, ocr.Handle, e.code(ocr.Handle), fields(c.Keys, fmt.Sprint("member ", i))); err != nil {
+				errs <- err
+			}
+		}()
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 5; j++ {
+				if _, err := first.Lookup(ctx, []string{"group@example.org", fmt.Sprintf("member%d@example.org", i)}); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	res, err := first.Lookup(ctx, []string{"group@example.org"})
+	if err != nil || len(res.Results[0].Devices) != 1 {
+		t.Fatalf("group handle: %v %v", res, err)
+	}
+	for i := range clients {
+		res, err := first.Lookup(ctx, []string{fmt.Sprintf("member%d@example.org", i)})
+		if err != nil || len(res.Results[0].Devices) != 1 || res.Results[0].Devices[0].ID != dirapi.DeviceID(clients[i].Keys) {
+			t.Fatalf("member %d: %+v %v", i, res, err)
 		}
 	}
 }
