@@ -116,6 +116,32 @@ func GenerateCompactable() (*ecdsa.PrivateKey, error) {
 	}
 }
 
+// GenerateCompactableECDH is GenerateCompactable for an ephemeral ECDH key,
+// returned with its compact form. It draws the same 32-byte scalars from
+// crypto/rand, accepts the same ones (0 < d < n, compactable) and so returns
+// the same key for the same random stream, but computes each candidate's
+// public key once: converting an ecdsa key with ecdsa.PrivateKey.ECDH would
+// compute it a second time.
+func GenerateCompactableECDH() (*ecdh.PrivateKey, CompactKey, error) {
+	var d [CompactKeySize]byte
+	defer clear(d[:])
+	for {
+		if _, err := rand.Read(d[:]); err != nil {
+			return nil, CompactKey{}, err
+		}
+		priv, err := ecdh.P256().NewPrivateKey(d[:])
+		if err != nil {
+			continue // d = 0 or d ≥ n: draw again, as ecdsa.GenerateKey does
+		}
+		point := priv.PublicKey().Bytes()
+		if isCompactable(point) {
+			var k CompactKey
+			copy(k[:], point[1:1+CompactKeySize])
+			return priv, k, nil
+		}
+	}
+}
+
 // isCompactable reports whether the uncompressed point 04 ‖ x ‖ y has
 // 2·y ≤ p, i.e. y is the smaller root.
 func isCompactable(point []byte) bool {

@@ -37,12 +37,14 @@ package pairec
 import (
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/ecdh"
 	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/binary"
+	"slices"
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
@@ -76,19 +78,19 @@ type Inner struct {
 
 // Seal encrypts inner from the device holding from to the device to.
 func Seal(from *identity.Keys, to Recipient, inner *Inner) ([]byte, error) {
-	eph, err := identity.GenerateCompactable()
+	eph, ephX, err := identity.GenerateCompactableECDH()
 	if err != nil {
 		return nil, err
 	}
 	plain := inner.marshal()
 	padLen := (blockAlign - len(plain)%blockAlign) % blockAlign
-	padded := make([]byte, len(plain)+padLen+padLenSize)
-	copy(padded, plain)
+	// marshal leaves room for the padding: no second buffer, no copy.
+	padded := slices.Grow(plain, padLen+padLenSize)[:len(plain)+padLen+padLenSize]
 	if _, err := rand.Read(padded[len(plain) : len(plain)+padLen]); err != nil {
 		return nil, err
 	}
 	binary.LittleEndian.PutUint32(padded[len(plain)+padLen:], uint32(padLen))
-	return seal(eph, from, to, padded)
+	return sealECDH(eph, ephX, from, to, padded)
 }
 
 // seal finishes Seal with the ephemeral key and the padded plaintext given,
@@ -102,11 +104,18 @@ func seal(eph *ecdsa.PrivateKey, from *identity.Keys, to Recipient, padded []byt
 	if err != nil {
 		return nil, err
 	}
+	return sealECDH(ephECDH, ephX, from, to, padded)
+}
+
+// sealECDH is seal with the ephemeral key already in ECDH form and its
+// compact public key ephX. Seal calls it directly, so that the ephemeral
+// public key is computed only once.
+func sealECDH(eph *ecdh.PrivateKey, ephX identity.CompactKey, from *identity.Keys, to Recipient, padded []byte) ([]byte, error) {
 	prekey, err := to.Prekey.ECDH()
 	if err != nil {
 		return nil, err
 	}
-	secret, err := ephECDH.ECDH(prekey)
+	secret, err := eph.ECDH(prekey)
 	if err != nil {
 		return nil, err
 	}
@@ -212,6 +221,9 @@ func Open(me *identity.Keys, from identity.CompactKey, payload []byte) (*Inner, 
 // unpadAndParse strips the padding, which must be the canonical 0–15 bytes,
 // and parses the InnerMessage.
 func unpadAndParse(padded []byte) (*Inner, bool) {
+	if len(padded) < padLenSize {
+		return nil, false
+	}
 	n := len(padded) - padLenSize
 	padLen := binary.LittleEndian.Uint32(padded[n:])
 	if padLen >= blockAlign || int(padLen) > n || n%blockAlign != 0 {
@@ -221,7 +233,9 @@ func unpadAndParse(padded []byte) (*Inner, bool) {
 }
 
 func (in *Inner) marshal() []byte {
-	b := make([]byte, 0, len(in.Message)+len(in.KTGossip)+len(in.DebugInfo)+24)
+	// 24 bytes cover the tags and lengths; the rest is room for Seal's
+	// padding (up to blockAlign-1 bytes and the length).
+	b := make([]byte, 0, len(in.Message)+len(in.KTGossip)+len(in.DebugInfo)+24+blockAlign-1+padLenSize)
 	b = pbwire.AppendBytes(b, innerMessage, in.Message)
 	b = pbwire.AppendUint32(b, innerCounter, in.Counter)
 	b = pbwire.AppendBytes(b, innerKTGossip, in.KTGossip)

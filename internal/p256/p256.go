@@ -7,8 +7,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"encoding/asn1"
-	"errors"
 	"math/big"
 )
 
@@ -18,16 +16,13 @@ const SignatureSize = 64
 // SignRaw signs digest with priv and returns r ‖ s, each 32 bytes big-endian.
 func SignRaw(priv *ecdsa.PrivateKey, digest []byte) ([SignatureSize]byte, error) {
 	var out [SignatureSize]byte
-	der, err := ecdsa.SignASN1(rand.Reader, priv, digest)
+	// ecdsa.Sign is SignASN1 followed by a cheap DER decode (no reflection).
+	r, s, err := ecdsa.Sign(rand.Reader, priv, digest)
 	if err != nil {
 		return out, err
 	}
-	var sig struct{ R, S *big.Int }
-	if rest, err := asn1.Unmarshal(der, &sig); err != nil || len(rest) != 0 {
-		return out, errors.New("p256: unexpected signature encoding")
-	}
-	sig.R.FillBytes(out[:32])
-	sig.S.FillBytes(out[32:])
+	r.FillBytes(out[:32])
+	s.FillBytes(out[32:])
 	return out, nil
 }
 
