@@ -42,7 +42,9 @@ func Decrypt(dst io.Writer, src io.ReaderAt, size int64, key Key, sig Signature)
 // in the directory of finalPath, with mode 0600, syncs it, and renames it to
 // finalPath only if both signature checks passed. On any error the temporary
 // file is removed and finalPath is not touched. An existing file at
-// finalPath is replaced atomically.
+// finalPath is replaced atomically. Errors other than ErrCannotOpen come
+// from src or the file system. After the rename DecryptFile also syncs the
+// directory where the system allows it.
 func DecryptFile(finalPath string, src io.ReaderAt, size int64, key Key, sig Signature) error {
 	return opaque(decryptFile(finalPath, src, size, key, sig, parallelOK()))
 }
@@ -72,6 +74,8 @@ func firstPass(p *pipe, src io.ReaderAt, size int64, sig Signature, parallel boo
 	p.add(h)
 	if parallel && size > blockSize {
 		p.start()
+	} else if size < blockSize {
+		p.small = int(size) // a small file gets a small buffer
 	}
 	for off := int64(0); off < size; {
 		b := p.slot()[:min(blockSize, size-off)]
@@ -100,7 +104,7 @@ func decrypt(dst io.Writer, src io.ReaderAt, size int64, key Key, sig Signature,
 	h.Reset()
 	io.WriteString(h, signatureSalt)
 	ctr := newCTR(key)
-	out := make([]byte, min(blockSize, size))
+	out := make([]byte, min(blockSize, size)) // a small file, a small buffer
 	for off := int64(0); off < size; {
 		b := p.slot()[:min(blockSize, size-off)]
 		if err := readFullAt(src, b, off); err != nil {

@@ -17,8 +17,14 @@ type Options struct {
 	// them itself.
 	SkipChunkChecksums bool
 
-	sequential bool // tests: never use helper goroutines
+	// force overrides parallelOK in tests: forceSequential or forceParallel.
+	force int
 }
+
+const (
+	forceSequential = 1
+	forceParallel   = 2
+)
 
 var errClosed = errors.New("attachment: write to closed Encrypter")
 
@@ -63,7 +69,13 @@ func NewEncrypterOptions(dst io.Writer, key Key, opts Options) *Encrypter {
 		dst:      dst,
 		ctr:      newCTR(key),
 		sig:      newSignatureHash(),
-		parallel: !opts.sequential && parallelOK(),
+		parallel: parallelOK(),
+	}
+	switch opts.force {
+	case forceSequential:
+		e.parallel = false
+	case forceParallel:
+		e.parallel = true
 	}
 	e.p.add(e.sig)
 	if !opts.SkipChunkChecksums {

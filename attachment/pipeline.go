@@ -47,6 +47,7 @@ type pipe struct {
 	next     int      // ring index that slot hands out next
 	inflight int      // submitted blocks not yet acknowledged by all stages
 	w        *workers // nil when hashing inline
+	small    int      // if > 0, the size of the single buffer; never started then
 }
 
 // workers holds the channels of the stage goroutines. It holds no reference
@@ -94,10 +95,15 @@ func (p *pipe) start() {
 	p.next = 0
 }
 
-// slot returns a free buffer of blockSize bytes for the next block.
+// slot returns a free buffer for the next block: blockSize bytes, or the
+// small size set by a caller that knows its stream is shorter.
 func (p *pipe) slot() []byte {
 	if len(p.ring) == 0 {
-		p.ring = append(p.ring, make([]byte, blockSize))
+		n := blockSize
+		if p.small > 0 {
+			n = min(n, p.small)
+		}
+		p.ring = append(p.ring, make([]byte, n))
 	}
 	if p.w == nil {
 		return p.ring[0]
