@@ -1,0 +1,173 @@
+package natsjs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/sealpost/sealpost/internal/relay/mailbox"
+)
+
+type ackReq struct {
+	dev mailbox.Token
+	seq uint64
+}
+
+// ackGiveUp is how long a worker retries one acknowledgement that fails
+// (NATS unreachable) before dropping it; the delivery then stays queued
+// and is delivered again on the device's next connection.
+const ackGiveUp = 30 * time.Second
+
+// Ack deletes device's delivery seq. It returns at once: the delivery is
+// no longer yielded by Pending in this process from then on, and a worker
+// writes its dedup record and deletes it from the stream shortly after
+// (Close waits for that).
+func (s *Store) Ack(ctx context.Context, device mailbox.Token, seq uint64) error {
+	if err := s.begin(); err != nil {
+		return err
+	}
+	defer s.ops.Done()
+	s.queueAck(device, seq)
+	return nil
+}
+
+// queueAck marks seq acknowledged in this process and hands it to the
+// workers. The caller holds an operation (begin), so acks is open.
+func (s *Store) queueAck(dev mailbox.Token, seq uint64) {
+	s.mu.Lock()
+	st := s.devLocked(dev)
+	if st.acked == nil {
+		st.acked = make(map[uint64]bool)
+	}
+	_, queued := st.acked[seq]
+	if !queued {
+		st.acked[seq] = false
+	}
+	s.mu.Unlock()
+	if !queued {
+		s.acks <- ackReq{dev, seq}
+	}
+}
+
+func (s *Store) ackWorker() {
+	for a := range s.acks {
+		start := time.Now()
+		for attempt := 1; ; attempt++ {
+			err := s.applyAck(context.Background(), a.dev, a.seq)
+			if err == nil {
+				s.stats.acked.Add(1)
+				break
+			}
+			if time.Since(start) > ackGiveUp {
+				s.log.Error("natsjs: acknowledgement dropped; the delivery stays queued", "err", err, "attempts", attempt)
+				s.stats.ackDropped.Add(1)
+				break
+			}
+			t := time.NewTimer(time.Duration(min(attempt, 20)) * 50 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-s.stopped:
+			}
+			t.Stop()
+		}
+		s.mu.Lock()
+		if st := s.devs[a.dev]; st != nil {
+			if st.readers == 0 {
+				delete(st.acked, a.seq)
+			} else {
+				st.acked[a.seq] = true
+			}
+			delete(st.refs, a.seq)
+		}
+		s.mu.Unlock()
+	}
+}
+
+// applyAck writes the dedup record of dev's delivery seq and then deletes
+// the delivery. The dedup record is written first, so a crash in between
+// leaves the delivery queued (delivered once more) and never forgets its
+// key. The record carries the device's head, as every write does.
+func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) error {
+	l := s.lock(dev)
+	l.Lock()
+	defer l.Unlock()
+	subj := deviceSubjects(s.opt.Subject, dev)
+	s.mu.Lock()
+	var r ref
+	var ok bool
+	if st := s.devs[dev]; st != nil {
+		r, ok = st.refs[seq]
+	}
+	s.mu.Unlock()
+	if !ok {
+		// Not read through this process: look for it.
+		err := s.scan(ctx, subj.queued(), 0, func(m stored) bool {
+			if m.rec.seq == seq && m.rec.kind == kindQueued {
+				r, ok = ref{stream: m.seq, uuid: m.rec.d.UUID, expires: m.rec.d.Expires}, true
+			}
+			return m.rec.seq < seq
+		})
+		if err != nil || !ok {
+			return err // nothing queued with that seq: a no-op
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		if attempt > 0 {
+			if attempt >= maxCASRetries {
+				return fmt.Errorf("natsjs: ack: %d conflicting writes in a row", attempt)
+			}
+			if err := backoff(ctx, attempt); err != nil {
+				return err
+			}
+		}
+		lastSeq, head, err := s.head(ctx, dev)
+		if err != nil {
+			return err
+		}
+		// Is the delivery still there? (It may have been acknowledged on
+		// another node, or expired and been replaced by a new one.)
+		cur, found, err := s.last(ctx, subj.queuedOf(r.uuid))
+		if err != nil {
+			return err
+		}
+		if !found || cur.seq != r.stream {
+			return nil
+		}
+		if cur.seq > lastSeq {
+			s.setHead(dev, 0, 0)
+			continue
+		}
+		k := record{kind: kindKept, seq: seq, head: head, d: mailbox.Delivery{Device: dev, UUID: r.uuid, Expires: r.expires}}
+		nseq, err := s.publish(ctx, subj.keptOf(r.uuid), k.marshal(make([]byte, 0, fixedK)), subj.all(), lastSeq)
+		if errors.Is(err, errConflict) {
+			s.stats.conflicts.Add(1)
+			s.setHead(dev, 0, 0)
+			continue
+		}
+		if err != nil {
+			s.setHead(dev, 0, 0)
+			return err
+		}
+		s.setHead(dev, nseq, head)
+		break
+	}
+	return s.deleteSeq(ctx, r.stream)
+}
+
+// head returns the stream sequence and head of dev's last record, from
+// the cache or the stream (0, 0 when the device has none).
+func (s *Store) head(ctx context.Context, dev mailbox.Token) (lastSeq, head uint64, err error) {
+	if lastSeq, head, ok := s.cachedHead(dev); ok {
+		return lastSeq, head, nil
+	}
+	m, found, err := s.last(ctx, deviceSubjects(s.opt.Subject, dev).all())
+	if err != nil || !found {
+		return 0, 0, err
+	}
+	if m.rec.d.Device != dev {
+		return 0, 0, fmt.Errorf("natsjs: record of another device under %s", m.subject)
+	}
+	s.setHead(dev, m.seq, m.rec.head)
+	return m.seq, m.rec.head, nil
+}
