@@ -343,87 +343,51 @@ func pDict(keys []string, vals []pv) pv {
 	return pv{kind: markerDict, keys: keys, vals: vals}
 }
 
-type writer struct {
-	objects []*pv          // in object-number order
-	keyRefs map[string]int // dictionary keys are written once each
-}
-
-// number lists the objects depth-first, containers before their contents.
-func (w *writer) number(v *pv) {
-	w.objects = append(w.objects, v)
-	switch v.kind {
-	case markerArray:
-		for i := range v.vals {
-			w.number(&v.vals[i])
-		}
-	case markerDict:
-		for _, k := range v.keys {
-			if _, ok := w.keyRefs[k]; !ok {
-				w.keyRefs[k] = -1 // numbered below, after this dictionary's values
-			}
-		}
-		for i := range v.vals {
-			w.number(&v.vals[i])
-		}
-	}
-}
-
-// encode writes root as a bplist00.
+// encode writes root as a bplist00. Objects are numbered depth-first,
+// containers before their contents; the dictionary keys follow, each
+// written once, in first-use order.
 func encode(root pv) []byte {
-	w := &writer{keyRefs: make(map[string]int)}
-	w.number(&root)
-	// Keys come last, in first-use order.
-	var order []string
-	var walk func(v *pv)
-	walk = func(v *pv) {
-		if v.kind == markerDict {
-			for _, k := range v.keys {
-				if w.keyRefs[k] == -1 {
-					w.keyRefs[k] = len(w.objects) + len(order)
-					order = append(order, k)
-				}
+	// Objects in depth-first order, and the size of each one's subtree.
+	objs := make([]*pv, 0, 16)
+	var visit func(v *pv) int
+	sizes := make([]int, 0, 16)
+	visit = func(v *pv) int {
+		j := len(objs)
+		objs = append(objs, v)
+		sizes = append(sizes, 0)
+		n := 1
+		for i := range v.vals {
+			n += visit(&v.vals[i])
+		}
+		sizes[j] = n
+		return n
+	}
+	visit(&root)
+	var keys []string
+	keyRef := func(k string) int {
+		for i, kk := range keys {
+			if kk == k {
+				return len(objs) + i
 			}
 		}
-		if v.kind == markerDict || v.kind == markerArray {
-			for i := range v.vals {
-				walk(&v.vals[i])
-			}
+		keys = append(keys, k)
+		return len(objs) + len(keys) - 1
+	}
+	for _, v := range objs {
+		for _, k := range v.keys {
+			keyRef(k)
 		}
 	}
-	walk(&root)
-	keyObjs := make([]pv, len(order))
-	for i, k := range order {
-		keyObjs[i] = pString(k)
-		w.objects = append(w.objects, &keyObjs[i])
-	}
-	nObj := len(w.objects)
+	nObj := len(objs) + len(keys)
 	refSize := 1
 	if nObj > 0xFF {
 		refSize = 2
 	}
-	// Object numbers of each container's children, recomputed in the same
-	// depth-first order.
-	childRefs := make(map[*pv][]int, 4)
-	next := 0
-	var assign func(v *pv)
-	assign = func(v *pv) {
-		next++
-		if v.kind == markerArray || v.kind == markerDict {
-			refs := make([]int, len(v.vals))
-			for i := range v.vals {
-				refs[i] = next
-				assign(&v.vals[i])
-			}
-			childRefs[v] = refs
-		}
-	}
-	assign(&root)
-
-	out := make([]byte, 0, 64+size(&root))
+	out := make([]byte, 0, 64+size(&root)+8*nObj)
 	out = append(out, bplistMagic...)
 	offsets := make([]int, nObj)
-	for i, v := range w.objects {
-		offsets[i] = len(out)
+	for j, v := range objs {
+		offsets[j] = len(out)
 		switch v.kind {
 		case markerBool:
 			if v.b {
@@ -438,20 +402,25 @@ func encode(root pv) []byte {
 			out = append(out, v.bytes...)
 		case markerASCII:
 			out = appendString(out, v.s)
-		case markerArray:
-			out = appendCount(out, markerArray, len(v.vals))
-			for _, r := range childRefs[v] {
-				out = appendRef(out, r, refSize)
+		case markerArray, markerDict:
+			if v.kind == markerArray {
+				out = appendCount(out, markerArray, len(v.vals))
+			} else {
+				out = appendCount(out, markerDict, len(v.keys))
+				for _, k := range v.keys {
+					out = appendRef(out, keyRef(k), refSize)
+				}
 			}
-		case markerDict:
-			out = appendCount(out, markerDict, len(v.keys))
-			for _, k := range v.keys {
-				out = appendRef(out, w.keyRefs[k], refSize)
-			}
-			for _, r := range childRefs[v] {
-				out = appendRef(out, r, refSize)
+			child := j + 1
+			for range v.vals {
+				out = appendRef(out, child, refSize)
+				child += sizes[child]
 			}
 		}
+	}
+	for i, k := range keys {
+		offsets[len(objs)+i] = len(out)
+		out = appendString(out, k)
 	}
 	offTable := len(out)
 	offSize := 1

@@ -8,9 +8,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"strings"
 	"time"
 
@@ -35,6 +37,7 @@ var relayCfg struct {
 	queueTTL      time.Duration
 	tokensPerKey  int
 	certRate      string
+	cpuProfile    string
 }
 
 func relayFlags(fs *flag.FlagSet) {
@@ -48,6 +51,7 @@ func relayFlags(fs *flag.FlagSet) {
 	fs.IntVar(&relayCfg.tokensPerKey, "tokens-per-key", relay.DefaultMaxTokensPerKey, "most device tokens one push key can obtain")
 	fs.StringVar(&relayCfg.certRate, "push-cert-rate", relay.DefaultCertRate.String(),
 		"push-certificate issuance per client address: RATE:BURST (per second : burst) or off")
+	fs.StringVar(&relayCfg.cpuProfile, "relay-cpuprofile", "", "write a CPU profile of the whole process to this file until shutdown (for load tests)")
 }
 
 // openMailbox is the one place a mailbox backend is chosen.
@@ -95,10 +99,12 @@ func loadCAs(paths []string) ([]*x509.Certificate, error) {
 }
 
 type relayCloser struct {
-	svc    *relay.Service
-	ln     net.Listener
-	mb     mailbox.Mailbox
-	tokens *relay.FileTokens
+	svc     *relay.Service
+	ln      net.Listener
+	mb      mailbox.Mailbox
+	tokens  *relay.FileTokens
+	profile *os.File
+	log     *slog.Logger
 }
 
 func (c *relayCloser) Close() error {
@@ -106,6 +112,17 @@ func (c *relayCloser) Close() error {
 		c.ln.Close()
 	}
 	c.svc.Close()
+	if c.profile != nil {
+		pprof.StopCPUProfile()
+		c.profile.Close()
+	}
+	if st, ok := c.mb.(*embedded.Store); ok {
+		s := st.Stats()
+		c.log.Info("relay: mailbox", "groups", s.Batches, "syncs", s.Syncs, "enqueued", s.Enqueued, "duplicates", s.Duplicates,
+			"acked", s.Acked, "expired", s.Expired, "compactions", s.Compactions, "sync_p50", s.SyncP50, "sync_p99", s.SyncP99)
+	}
+	rs := c.svc.Stats()
+	c.log.Info("relay: connections", "connects", rs.Connects, "refused", rs.Refused, "sends", rs.Sends, "deliveries", rs.Deliveries, "acks", rs.Acks)
 	return errors.Join(c.mb.Close(), c.tokens.Close())
 }
 
@@ -144,7 +161,18 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 	srv.SetCourier(func(c *tls.Conn) { svc.ServeConn(c) })
 	srv.OnShutdown(func() { svc.Close() })
 	srv.Mux().Handle("POST "+relay.CertificatePath, relay.NewIssuer(srv.DeviceCA(), limit, nil))
-	cl := &relayCloser{svc: svc, mb: mb, tokens: tokens}
+	cl := &relayCloser{svc: svc, mb: mb, tokens: tokens, log: srv.Logger()}
+	if relayCfg.cpuProfile != "" {
+		f, err := os.Create(relayCfg.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			cl.Close()
+			return nil, fmt.Errorf("--relay-cpuprofile: %w", err)
+		}
+		cl.profile = f
+	}
 	if relayCfg.courierListen != "" {
 		ln, err := net.Listen("tcp", relayCfg.courierListen)
 		if err != nil {

@@ -25,7 +25,9 @@ type conn struct {
 	token  mailbox.Token
 	authed bool // set once by the reader before register
 
-	wmu sync.Mutex // serializes writes; a leaf lock
+	wmu    sync.Mutex // serializes writes; a leaf lock
+	wdlSet time.Time  // when the write deadline was last moved (under wmu)
+	rdlSet time.Time  // when the read deadline was last moved (reader only)
 
 	// Delivery state (dmu).
 	dmu       sync.Mutex
@@ -52,7 +54,7 @@ func (c *conn) serve() {
 	c.nc.SetDeadline(s.now().Add(s.opt.ConnectTimeout))
 	// Until a Connect verifies, nothing else is accepted.
 	for {
-		f, err := c.read()
+		f, _, err := c.read()
 		if err != nil {
 			return
 		}
@@ -69,14 +71,44 @@ func (c *conn) serve() {
 	}
 	c.nc.SetWriteDeadline(time.Time{})
 	for {
-		c.nc.SetReadDeadline(s.now().Add(s.opt.IdleTimeout))
-		f, err := c.read()
+		// Moving a deadline costs a timer update: it is moved at most
+		// once every deadlineSlack, so the idle limit is IdleTimeout minus
+		// up to that much.
+		if now := s.now(); now.Sub(c.rdlSet) > deadlineSlack {
+			c.nc.SetReadDeadline(now.Add(s.opt.IdleTimeout))
+			c.rdlSet = now
+		}
+		f, buf, err := c.read()
 		if err != nil {
 			return
 		}
-		if err := c.handle(&f); err != nil {
+		err = c.handle(&f)
+		putBuf(buf, f.Fields)
+		if err != nil {
 			return
 		}
+	}
+}
+
+// deadlineSlack is how stale a moving deadline may get.
+const deadlineSlack = time.Second
+
+// Frame bodies and field lists are pooled: a frame is handled before the
+// next is read, and nothing a handler keeps aliases the body. An idle
+// connection holds neither.
+var (
+	bodyPool  = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+	fieldPool = sync.Pool{New: func() any { f := make([]courier.Field, 0, 16); return &f }}
+)
+
+func putBuf(buf *[]byte, fields []courier.Field) {
+	if buf != nil && cap(*buf) <= 64<<10 {
+		bodyPool.Put(buf)
+	}
+	if cap(fields) <= 256 {
+		clear(fields[:cap(fields)])
+		fields = fields[:0]
+		fieldPool.Put(&fields)
 	}
 }
 
@@ -90,21 +122,26 @@ func isKnown(cmd byte) bool {
 	return false
 }
 
-// read reads one frame into a fresh buffer: frames are few and handled at
-// once, and an idle connection keeps no buffer.
-func (c *conn) read() (courier.Frame, error) {
+// read reads one frame into a pooled buffer, returned for putBuf.
+func (c *conn) read() (courier.Frame, *[]byte, error) {
 	if _, err := io.ReadFull(c.nc, c.hdr[:]); err != nil {
-		return courier.Frame{}, err
+		return courier.Frame{}, nil, err
 	}
 	n := binary.BigEndian.Uint32(c.hdr[1:])
 	if n > courier.MaxFrameSize {
-		return courier.Frame{}, courier.ErrTooLarge
+		return courier.Frame{}, nil, courier.ErrTooLarge
 	}
-	body := make([]byte, n)
+	buf := bodyPool.Get().(*[]byte)
+	if cap(*buf) < int(n) {
+		*buf = make([]byte, n)
+	}
+	body := (*buf)[:n]
 	if _, err := io.ReadFull(c.nc, body); err != nil {
-		return courier.Frame{}, err
+		return courier.Frame{}, nil, err
 	}
-	return courier.ParseBody(c.hdr[0], body, nil)
+	fields := fieldPool.Get().(*[]courier.Field)
+	f, err := courier.ParseBody(c.hdr[0], body, *fields)
+	return f, buf, err
 }
 
 // connect verifies a Connect and answers it. It reports whether the
@@ -222,7 +259,7 @@ func (c *conn) ack(f *courier.Frame) {
 func (c *conn) write(b []byte) error {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(c.s.now().Add(c.s.opt.WriteTimeout))
+	c.moveWriteDeadline()
 	_, err := c.nc.Write(b)
 	if err != nil {
 		c.closeAsync()
@@ -237,12 +274,21 @@ func (c *conn) tryWrite(b []byte) bool {
 		return false
 	}
 	defer c.wmu.Unlock()
-	c.nc.SetWriteDeadline(c.s.now().Add(c.s.opt.WriteTimeout))
+	c.moveWriteDeadline()
 	if _, err := c.nc.Write(b); err != nil {
 		c.closeAsync()
 		return false
 	}
 	return true
+}
+
+// moveWriteDeadline keeps the write deadline WriteTimeout (less up to
+// deadlineSlack) ahead. Called with wmu held.
+func (c *conn) moveWriteDeadline() {
+	if now := c.s.now(); now.Sub(c.wdlSet) > deadlineSlack {
+		c.nc.SetWriteDeadline(now.Add(c.s.opt.WriteTimeout))
+		c.wdlSet = now
+	}
 }
 
 func (c *conn) close() {

@@ -64,6 +64,7 @@ type Store struct {
 	segs   []*segment // oldest first; the last is the active one
 	cached int64
 	stats  Stats
+	syncs  [syncTimes]time.Duration // a ring of recent sync durations
 
 	// compactMu makes compactions take turns.
 	compactMu sync.Mutex
@@ -95,7 +96,12 @@ type Stats struct {
 	Expired      int64
 	Compactions  int64 // segments rewritten and removed
 	DamagedBytes int64 // bytes cut from segments at recovery (torn or damaged tails)
+	// SyncP50 and SyncP99 are over the last syncTimes syncs.
+	SyncP50, SyncP99 time.Duration
 }
+
+// syncTimes is how many recent sync durations are kept for Stats.
+const syncTimes = 4096
 
 type segment struct {
 	id      uint64
@@ -496,8 +502,15 @@ func (s *Store) closeFiles() error {
 // Stats returns the counters.
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.stats
+	st := s.stats
+	n := min(int(st.Syncs), syncTimes)
+	ts := slices.Clone(s.syncs[:n])
+	s.mu.Unlock()
+	if n > 0 {
+		slices.Sort(ts)
+		st.SyncP50, st.SyncP99 = ts[n/2], ts[n*99/100]
+	}
+	return st
 }
 
 // DiskUsage returns the bytes of the segment files.

@@ -1,6 +1,8 @@
 package embedded
 
 import (
+	"time"
+
 	"github.com/sealpost/sealpost/internal/relay/mailbox"
 )
 
@@ -166,10 +168,18 @@ func (s *Store) commit(ops []*op, acks []ackRec) error {
 		s.answer(ops, false)
 		s.wake(woken)
 	}
+	var took time.Duration
 	if len(buf) > 0 {
+		t0 := time.Now()
 		if err := seg.f.Sync(); err != nil {
 			return err
 		}
+		took = time.Since(t0)
+	}
+	if took > 0 {
+		s.mu.Lock()
+		s.syncs[s.stats.Syncs%syncTimes] = took
+		s.mu.Unlock()
 	}
 	if !s.opt.UnsafeAckBeforeSync {
 		s.apply(seg, adds, moves, int64(len(buf)))

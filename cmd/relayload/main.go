@@ -1,0 +1,323 @@
+// Command relayload is the push relay's load generator. It starts
+// sealpostd as a child process (or uses a running one), connects devices
+// over the courier protocol and measures:
+//
+//   - deliver: deliveries per second end to end (sender → relay → online
+//     receiver → ack) with -devices connected devices and -payload byte
+//     payloads, and the latency from send to receipt (p50/p99), at full
+//     speed or at a fixed -rate;
+//   - enqueue: durable enqueues per second to offline devices (fan-out
+//     sends of -fanout destinations each, acknowledged by the relay only
+//     once durable);
+//   - idle: resident memory of the relay per idle connection, with -conns
+//     authenticated connections.
+//
+// Usage (from the repository root):
+//
+//	go build -o /tmp/sealpostd ./cmd/sealpostd
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode deliver -devices 1000 -duration 20s
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode deliver -devices 1000 -rate 20000
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode enqueue -senders 64 -fanout 10
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode idle -conns 19900
+//
+// Device keys (RSA-2048, slow to make: about 160 ms each) are cached in
+// -keys; one key serves up to 100 devices (the relay's default
+// --tokens-per-key). The devices' certificates come from a CA of the load
+// generator's own, passed to sealpostd with --device-ca.
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"flag"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/sealpost/sealpost/courier"
+	"github.com/sealpost/sealpost/internal/pki"
+)
+
+var (
+	flagBin      = flag.String("sealpostd", "", "sealpostd binary to start (a fresh data folder each run)")
+	flagArgs     = flag.String("sealpostd-args", "", "extra arguments for sealpostd, space-separated")
+	flagWork     = flag.String("work", "", "work folder: data folder, CA (default: a new temporary folder)")
+	flagKeys     = flag.String("keys", filepath.Join(os.TempDir(), "relayload-keys.pem"), "cache of RSA-2048 device keys")
+	flagMode     = flag.String("mode", "deliver", "deliver, enqueue or idle")
+	flagDevices  = flag.Int("devices", 1000, "deliver: connected devices (each sends and receives)")
+	flagPayload  = flag.Int("payload", 1024, "payload bytes per delivery")
+	flagDuration = flag.Duration("duration", 20*time.Second, "measurement time (after a warm-up of a fifth of it)")
+	flagRate     = flag.Int("rate", 0, "deliver: target sends per second in total (0: as fast as the relay answers)")
+	flagSenders  = flag.Int("senders", 64, "enqueue: sending connections")
+	flagFanout   = flag.Int("fanout", 10, "enqueue: destinations per send")
+	flagOffline  = flag.Int("offline", 1000, "enqueue: offline destination devices")
+	flagConns    = flag.Int("conns", 19900, "idle: connections to hold")
+	flagDial     = flag.Int("dialers", 2*runtime.GOMAXPROCS(0), "parallel connection set-ups")
+	flagProfile  = flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
+)
+
+const tokensPerKey = 100
+
+var madrid = courier.TopicOf(courier.TopicIMessage)
+
+func main() {
+	flag.Parse()
+	raiseNoFile()
+	if *flagBin == "" {
+		fatal("-sealpostd is required (go build -o /tmp/sealpostd ./cmd/sealpostd)")
+	}
+	work := *flagWork
+	if work == "" {
+		var err error
+		if work, err = os.MkdirTemp("", "relayload"); err != nil {
+			fatal(err.Error())
+		}
+		defer os.RemoveAll(work)
+	}
+	r := startRelay(work)
+	defer r.stop()
+	if *flagProfile != "" {
+		f, err := os.Create(*flagProfile)
+		if err != nil {
+			fatal(err.Error())
+		}
+		pprof.StartCPUProfile(f)
+		defer pprof.StopCPUProfile()
+	}
+	switch *flagMode {
+	case "deliver":
+		runDeliver(r)
+	case "enqueue":
+		runEnqueue(r)
+	case "idle":
+		runIdle(r)
+	default:
+		fatal("unknown -mode " + *flagMode)
+	}
+}
+
+func fatal(msg string) {
+	fmt.Fprintln(os.Stderr, "relayload: error:", msg)
+	os.Exit(1)
+}
+
+// raiseNoFile lifts the descriptor limit to the hard limit (Go does this
+// at start-up too; done here explicitly since the idle test needs it).
+func raiseNoFile() {
+	var l syscall.Rlimit
+	if syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l) == nil && l.Cur < l.Max {
+		l.Cur = l.Max
+		syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l)
+	}
+}
+
+// relay is the sealpostd under test.
+type relay struct {
+	cmd  *exec.Cmd
+	addr string
+	cfg  *tls.Config
+	ca   *pki.CA
+	keys []*rsa.PrivateKey
+	cert map[*rsa.PrivateKey][]byte
+}
+
+func startRelay(work string) *relay {
+	ca, err := pki.LoadOrCreate(work, "relayload-ca", "relayload device CA")
+	if err != nil {
+		fatal(err.Error())
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fatal(err.Error())
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	data := filepath.Join(work, "data")
+	args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem")}
+	if *flagArgs != "" {
+		args = append(args, strings.Fields(*flagArgs)...)
+	}
+	cmd := exec.Command(*flagBin, args...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		fatal(err.Error())
+	}
+	r := &relay{cmd: cmd, addr: addr, ca: ca, cert: map[*rsa.PrivateKey][]byte{}}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(filepath.Join(data, "ca.pem")); err == nil {
+			roots := x509.NewCertPool()
+			if roots.AppendCertsFromPEM(b) {
+				r.cfg = &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{courier.ALPN},
+					ClientSessionCache: tls.NewLRUClientSessionCache(64)}
+				if c, err := tls.Dial("tcp", addr, r.cfg); err == nil {
+					c.Close()
+					break
+				}
+			}
+		}
+		if time.Now().After(deadline) {
+			fatal("sealpostd did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return r
+}
+
+func (r *relay) stop() {
+	r.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { r.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		r.cmd.Process.Kill()
+	}
+}
+
+// rss returns the relay's resident memory in bytes.
+func (r *relay) rss() int64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
+	if err != nil {
+		return -1
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(v)
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			return n << 10
+		}
+	}
+	return -1
+}
+
+// loadKeys returns n device keys from the cache, making the missing ones.
+func (r *relay) loadKeys(n int) {
+	b, _ := os.ReadFile(*flagKeys)
+	var keys []*rsa.PrivateKey
+	for len(keys) < n {
+		var blk *pem.Block
+		blk, b = pem.Decode(b)
+		if blk == nil {
+			break
+		}
+		if k, err := x509.ParsePKCS8PrivateKey(blk.Bytes); err == nil {
+			if rk, ok := k.(*rsa.PrivateKey); ok {
+				keys = append(keys, rk)
+			}
+		}
+	}
+	if missing := n - len(keys); missing > 0 {
+		fmt.Fprintf(os.Stderr, "relayload: making %d RSA-2048 keys (cached in %s)\n", missing, *flagKeys)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		var left atomic.Int64
+		left.Store(int64(missing))
+		for range runtime.GOMAXPROCS(0) {
+			wg.Go(func() {
+				for left.Add(-1) >= 0 {
+					k, err := rsa.GenerateKey(rand.Reader, 2048)
+					if err != nil {
+						fatal(err.Error())
+					}
+					mu.Lock()
+					keys = append(keys, k)
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		var out []byte
+		for _, k := range keys {
+			der, _ := x509.MarshalPKCS8PrivateKey(k)
+			out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})...)
+		}
+		if err := os.WriteFile(*flagKeys, out, 0o600); err != nil {
+			fatal(err.Error())
+		}
+	}
+	r.keys = keys[:n]
+	now := time.Now()
+	for _, k := range r.keys {
+		c, err := r.ca.Sign(&x509.Certificate{Subject: pkix.Name{CommonName: "relayload device"}, NotBefore: now.Add(-time.Hour),
+			NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, &k.PublicKey)
+		if err != nil {
+			fatal(err.Error())
+		}
+		r.cert[k] = c.Raw
+	}
+}
+
+// dev is a connected device.
+type dev struct {
+	c     *courier.Conn
+	tls   *tls.Conn
+	token []byte
+}
+
+// connectAll connects n devices (new tokens), -dialers at a time.
+func (r *relay) connectAll(n int, filter bool) []*dev {
+	r.loadKeys((n + tokensPerKey - 1) / tokensPerKey)
+	out := make([]*dev, n)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	start := time.Now()
+	for range *flagDial {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1) - 1)
+				if i >= n {
+					return
+				}
+				k := r.keys[i/tokensPerKey]
+				d, err := r.connect(k, nil)
+				if err != nil {
+					fatal(fmt.Sprintf("device %d: %v", i, err))
+				}
+				if filter {
+					d.c.Filter(d.token, madrid)
+				}
+				out[i] = d
+				if (i+1)%2000 == 0 {
+					fmt.Fprintf(os.Stderr, "relayload: %d connected (%.0f/s)\n", i+1, float64(i+1)/time.Since(start).Seconds())
+				}
+			}
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+func (r *relay) connect(k *rsa.PrivateKey, token []byte) (*dev, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := courier.Dial(ctx, r.addr, r.cfg)
+	if err != nil {
+		return nil, err
+	}
+	ack, err := c.Connect(r.cert[k], k, token)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	if ack.Status != courier.StatusOK {
+		c.Close()
+		return nil, fmt.Errorf("connect refused")
+	}
+	return &dev{c: c, tls: c.NetConn().(*tls.Conn), token: ack.Token}, nil
+}
