@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -177,7 +178,10 @@ func (s *Store) deleteSeq(ctx context.Context, seq uint64) error {
 		return fmt.Errorf("natsjs: delete: %w", err)
 	}
 	if resp.Error != nil {
-		if resp.Error.ErrorCode == jsErrNoMessageFound || resp.Error.ErrorCode == jsErrSequenceNotFound {
+		switch {
+		case resp.Error.ErrorCode == jsErrNoMessageFound, resp.Error.ErrorCode == jsErrSequenceNotFound,
+			resp.Error.ErrorCode == jsErrMsgDeleteFailed && (strings.Contains(resp.Error.Description, "no message found") ||
+				strings.Contains(resp.Error.Description, "stream store EOF")): // beyond the last sequence
 			return nil
 		}
 		return fmt.Errorf("natsjs: delete: %w", resp.Error)
@@ -189,4 +193,5 @@ func (s *Store) deleteSeq(ctx context.Context, seq uint64) error {
 const (
 	jsErrNoMessageFound   jetstream.ErrorCode = 10037
 	jsErrSequenceNotFound jetstream.ErrorCode = 10043
+	jsErrMsgDeleteFailed  jetstream.ErrorCode = 10057 // with the store's reason
 )

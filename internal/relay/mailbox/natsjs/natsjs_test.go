@@ -211,3 +211,30 @@ func TestOptionsFromURL(t *testing.T) {
 		}
 	}
 }
+
+// Deleting a message that is already gone (acknowledged on another node
+// meanwhile) is not an error.
+func TestDeleteGone(t *testing.T) {
+	url := testURL(t)
+	opt := testOptions(url, "del_"+uniq())
+	defer dropStream(t, url, opt.Stream)
+	ctx := context.Background()
+	s, err := Open(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d := mailboxtest.NewDelivery(mailboxtest.NewToken(), time.Now(), 1)
+	if _, err := s.Enqueue(ctx, []mailbox.Delivery{d}); err != nil {
+		t.Fatal(err)
+	}
+	seq, _, _ := s.cachedHead(d.Device)
+	for i := range 2 {
+		if err := s.deleteSeq(ctx, seq); err != nil {
+			t.Fatalf("delete %d: %v", i, err)
+		}
+	}
+	if err := s.deleteSeq(ctx, seq+1000); err != nil {
+		t.Fatalf("delete of a sequence never used: %v", err)
+	}
+}
