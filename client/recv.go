@@ -235,7 +235,13 @@ func (d *Device) handleDelivery(ctx context.Context, l *link, m courier.Message,
 		if in.Command == ids.CmdReadReceipt {
 			kind = "read"
 		}
-		r := &Receipt{MessageID: uuid.String(), Kind: kind, From: in.Sender, FromName: d.contactName(in.Sender),
+		// The relay stores a UUID once per device, so each receipt has a
+		// UUID of its own and names the message in its payload (16 bytes).
+		ref := uuid
+		if len(in.Payload) == len(ref) {
+			copy(ref[:], in.Payload)
+		}
+		r := &Receipt{MessageID: ref.String(), Kind: kind, From: in.Sender, FromName: d.contactName(in.Sender),
 			At: time.Unix(0, in.Timestamp)}
 		if rd, ok, err := d.cache.senderDevice(ctx, in.Sender, in.SenderToken); err == nil && ok {
 			r.FromDevice = rd.ID
@@ -346,8 +352,11 @@ func (d *Device) sendReceipt(ctx context.Context, l *link, cmd int, id message.I
 	if len(me) == 0 {
 		return
 	}
-	o := ids.Outgoing{Command: cmd, Version: ids.Version, UUID: id, Sender: me[0],
-		Destinations: []ids.Destination{{URI: to.Handle, Token: to.PushToken, SessionToken: to.SessionToken, Payload: []byte{}}}}
+	// A receipt has a UUID of its own (the relay keeps one delivery per
+	// device and UUID, and every recipient of a group message answers the
+	// same sender) and carries the message's UUID as its payload.
+	o := ids.Outgoing{Command: cmd, Version: ids.Version, UUID: message.NewID(), Sender: me[0],
+		Destinations: []ids.Destination{{URI: to.Handle, Token: to.PushToken, SessionToken: to.SessionToken, Payload: id[:]}}}
 	// Receipts are sent in the background; Receive waits for them before it
 	// returns.
 	d.pendingReceipts.Add(1)
@@ -356,7 +365,7 @@ func (d *Device) sendReceipt(ctx context.Context, l *link, cmd int, id message.I
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 		defer cancel()
 		if _, err := l.send(ctx, func(fid uint32) []byte { o.ID = fid; return o.Marshal() }); err != nil {
-			d.log.Debug("receipt not sent", "message", id.String(), "err", err.Error())
+			d.log.Warn("receipt not sent", "message", id.String(), "err", err.Error())
 		}
 	}()
 }

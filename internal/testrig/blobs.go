@@ -11,3 +11,6 @@ import (
 func (r *Rig) attachBlobs(srv *server.Server, dataDir string, log *slog.Logger) error {
 	return nil
 }
+
+// HasBlobs reports whether the rig serves a blob store.
+func (r *Rig) HasBlobs() bool { return false }

@@ -106,6 +106,9 @@ func Start(t TB, opt Options) *Rig {
 func New(opt Options, tempDir func() string) (*Rig, error) {
 	dataDir := opt.DataDir
 	if dataDir == "" {
+		if tempDir == nil {
+			return nil, errors.New("testrig: no data folder")
+		}
 		dataDir = tempDir()
 	}
 	log := opt.Logger
