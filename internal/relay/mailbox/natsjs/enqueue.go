@@ -135,9 +135,6 @@ func (s *Store) enqueueOne(ctx context.Context, d *mailbox.Delivery) (mailbox.Re
 			return mailbox.Result{}, err
 		}
 		if found && dup.rec.d.UUID == d.UUID && dup.rec.d.Device == d.Device && dup.rec.d.Expires.After(s.now()) {
-			if dup.rec.kind == kindQueued {
-				s.remember(d.Device, dup.rec.seq, ref{stream: dup.seq, uuid: d.UUID, expires: dup.rec.d.Expires})
-			}
 			s.stats.duplicates.Add(1)
 			return mailbox.Result{Seq: dup.rec.seq, Duplicate: true}, nil
 		}
@@ -161,21 +158,9 @@ func (s *Store) enqueueOne(ctx context.Context, d *mailbox.Delivery) (mailbox.Re
 			return mailbox.Result{}, err
 		}
 		s.setHead(d.Device, seq, r.seq)
-		s.remember(d.Device, r.seq, ref{stream: seq, uuid: d.UUID, expires: d.Expires})
 		s.stats.enqueued.Add(1)
 		return mailbox.Result{Seq: r.seq}, nil
 	}
-}
-
-// remember notes where delivery seq of dev is, for Ack.
-func (s *Store) remember(dev mailbox.Token, seq uint64, r ref) {
-	s.mu.Lock()
-	st := s.devLocked(dev)
-	if st.refs == nil || len(st.refs) > 1<<16 {
-		st.refs = make(map[uint64]ref)
-	}
-	st.refs[seq] = r
-	s.mu.Unlock()
 }
 
 // backoff sleeps a little, more after more attempts, with jitter.

@@ -3,6 +3,8 @@ package natsjs
 import (
 	"context"
 	"errors"
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -237,4 +239,63 @@ func TestDeleteGone(t *testing.T) {
 	if err := s.deleteSeq(ctx, seq+1000); err != nil {
 		t.Fatalf("delete of a sequence never used: %v", err)
 	}
+}
+
+// Watching many devices costs no goroutine per device, and a fan-out
+// enqueued on another node wakes each of its devices' watchers here.
+func TestWatchManyDevices(t *testing.T) {
+	url := testURL(t)
+	opt := testOptions(url, "watch_"+uniq())
+	defer dropStream(t, url, opt.Stream)
+	ctx := context.Background()
+	a, err := Open(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	const n = 2000
+	devs := make([]mailbox.Token, n)
+	woke := make([]atomic.Int32, n)
+	before := runtime.NumGoroutine()
+	var stops []func()
+	for i := range devs {
+		devs[i] = mailboxtest.NewToken()
+		stops = append(stops, b.Watch(devs[i], func() { woke[i].Add(1) }))
+	}
+	grew := runtime.NumGoroutine() - before
+	if grew > 20 {
+		t.Fatalf("watching %d devices started %d goroutines", n, grew)
+	}
+	if err := b.nc.Flush(); err != nil { // subscriptions registered
+		t.Fatal(err)
+	}
+	var ds []mailbox.Delivery
+	for i := 0; i < n; i += 10 {
+		ds = append(ds, mailboxtest.NewDelivery(devs[i], time.Now(), 16))
+	}
+	if _, err := a.Enqueue(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for i := 0; i < n; i++ {
+		want := int32(0)
+		if i%10 == 0 {
+			want = 1
+		}
+		for want == 1 && woke[i].Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		if got := woke[i].Load(); (got > 0) != (want > 0) {
+			t.Fatalf("device %d woken %d times, want %d", i, got, want)
+		}
+	}
+	for _, stop := range stops {
+		stop()
+	}
+	t.Logf("watch: devices=%d goroutines_added=%d fanout=%d all_woken", n, grew, len(ds))
 }

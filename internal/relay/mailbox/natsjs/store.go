@@ -36,6 +36,7 @@ const (
 	maxInflight   = 256     // device groups of one Enqueue in flight at once
 	ackWorkers    = 16      // goroutines applying acknowledgements
 	ackQueue      = 4096    // acknowledgements waiting for a worker
+	wakeQueue     = 1 << 16 // wake-up messages waiting for the dispatcher
 	readBatch     = 256     // messages per direct-get batch
 	readMaxBytes  = 4 << 20 // bytes per direct-get batch
 	maxCASRetries = 1000    // attempts of one write against concurrent writers
@@ -149,6 +150,7 @@ type Store struct {
 
 	stats stats
 
+	wakes   chan *nats.Msg // wake-up messages of every watched device
 	acks    chan ackReq
 	ackWG   sync.WaitGroup
 	keepWG  sync.WaitGroup
@@ -186,12 +188,13 @@ type devState struct {
 	// headSeq/head: stream sequence and head of the device's last record,
 	// when known (headSeq 0: unknown).
 	headSeq, head uint64
-	// refs: where queued deliveries are, by Seq (filled by Pending and
-	// Enqueue; missing entries are found by a scan).
+	// refs: where queued deliveries are, by Seq, as Pending found them
+	// (for Ack; missing entries are found by a scan).
 	refs map[uint64]ref
 	// Cursor hint for Pending: the delivery Seq lastSeq is at stream
 	// sequence lastStream, and no queued delivery with a larger Seq is
-	// before it.
+	// before it. refs and the hint are dropped when the device's last
+	// watcher stops.
 	lastSeq, lastStream uint64
 	// acked: Seq → deleted. Entries go once deleted and no Pending of
 	// this device is running (readers == 0).
@@ -257,6 +260,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 		devs:    make(map[mailbox.Token]*devState),
 		watches: make(map[mailbox.Token]*watchSet),
 		acks:    make(chan ackReq, ackQueue),
+		wakes:   make(chan *nats.Msg, wakeQueue),
 		stopped: make(chan struct{}),
 	}
 	if opt.ReadConns <= 0 {
@@ -278,6 +282,14 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
 					s.log.Warn("natsjs: disconnected", "err", err)
+				}
+			}),
+			// A wake-up dropped (the dispatcher fell behind): wake everyone.
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				if errors.Is(err, nats.ErrSlowConsumer) {
+					go s.wakeAll()
+				} else {
+					s.log.Warn("natsjs: NATS error", "err", err)
 				}
 			}),
 		}, opt.NATSOptions...)
@@ -315,6 +327,7 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	for range ackWorkers {
 		s.ackWG.Go(s.ackWorker)
 	}
+	s.keepWG.Go(s.dispatch)
 	if keep := s.keepEvery(); keep > 0 {
 		s.keepWG.Go(func() { s.keeper(keep) })
 	}

@@ -3,6 +3,7 @@ package natsjs
 import (
 	"context"
 	"encoding/hex"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +13,9 @@ import (
 )
 
 // watchSet is this process's watchers of one device, behind one core NATS
-// subscription to <wake prefix>.<device hex>.
+// subscription to <wake prefix>.<device hex>. All subscriptions deliver
+// to one channel, read by one dispatcher goroutine (a subscription with a
+// callback would cost a goroutine per device).
 type watchSet struct {
 	sub *nats.Subscription
 	fns map[*watcher]struct{}
@@ -42,7 +45,7 @@ func (s *Store) Watch(device mailbox.Token, wake func()) (stop func()) {
 	ws := s.watches[device]
 	if ws == nil {
 		ws = &watchSet{fns: make(map[*watcher]struct{})}
-		sub, err := s.nc.Subscribe(s.wakeSubject(device), func(*nats.Msg) { s.wakeLocal(device) })
+		sub, err := s.nc.ChanSubscribe(s.wakeSubject(device), s.wakes)
 		if err != nil {
 			s.log.Error("natsjs: wake-up subscription", "err", err)
 		} else {
@@ -67,7 +70,34 @@ func (s *Store) Watch(device mailbox.Token, wake func()) (stop func()) {
 				ws.sub.Unsubscribe()
 			}
 			delete(s.watches, device)
+			// What Pending learnt of the device serves its connection
+			// only.
+			if st := s.devs[device]; st != nil {
+				st.refs, st.lastSeq, st.lastStream = nil, 0, 0
+			}
 		}
+	}
+}
+
+// dispatch wakes the watchers of the devices named by wake-up messages.
+func (s *Store) dispatch() {
+	prefix := s.opt.WakeSubject + "."
+	for {
+		var m *nats.Msg
+		select {
+		case m = <-s.wakes:
+		case <-s.stopped:
+			return
+		}
+		var dev mailbox.Token
+		h, ok := strings.CutPrefix(m.Subject, prefix)
+		if !ok || hex.DecodedLen(len(h)) != len(dev) {
+			continue
+		}
+		if _, err := hex.Decode(dev[:], []byte(h)); err != nil {
+			continue
+		}
+		s.wakeLocal(dev)
 	}
 }
 
