@@ -168,12 +168,13 @@ func (d *Device) Send(ctx context.Context, draft Draft) (*SendReport, error) {
 		m.Attachments = append(m.Attachments, a)
 		report.Attachments = append(report.Attachments, sent)
 	}
-	if err := d.fitText(ctx, m, dests, report); err != nil {
+	body, err := d.fitText(ctx, m, dests, report)
+	if err != nil {
 		return nil, err
 	}
 
 	accepted := map[string]bool{} // push tokens (as strings) that have a copy
-	refused, frames, err := d.deliver(ctx, m, me, dests, accepted)
+	refused, frames, err := d.deliver(ctx, m, body, me, dests, accepted)
 	if err != nil {
 		return nil, err
 	}
@@ -200,7 +201,7 @@ func (d *Device) Send(ctx context.Context, draft Draft) (*SendReport, error) {
 				retry = append(retry, dst)
 			}
 		}
-		if refused, frames, err = d.deliver(ctx, m, me, retry, accepted); err != nil {
+		if refused, frames, err = d.deliver(ctx, m, body, me, retry, accepted); err != nil {
 			return nil, err
 		}
 		report.Frames += frames
@@ -356,41 +357,40 @@ func payloadBudget(dests []destination) int {
 
 // fitText moves the text into the blob store when the message would not
 // fit the smallest payload limit among the destinations (or the text is
-// over message.MaxTextBytes).
-func (d *Device) fitText(ctx context.Context, m *message.Message, dests []destination, report *SendReport) error {
+// over message.MaxTextBytes), and returns the encoded message.
+func (d *Device) fitText(ctx context.Context, m *message.Message, dests []destination, report *SendReport) ([]byte, error) {
 	body, err := message.Encode(m)
 	if err == nil && len(body)+sealOverhead <= payloadBudget(dests) {
-		return nil
+		return body, nil
 	}
 	if err != nil && !errors.Is(err, message.ErrTooLarge) {
-		return err
+		return nil, err
 	}
 	a, err := d.uploadLongText(ctx, m.Text)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	m.Text = ""
 	m.Attachments = append(m.Attachments, a)
 	report.LongText = true
-	body, err = message.Encode(m)
-	if err != nil {
-		return err
+	if body, err = message.Encode(m); err != nil {
+		return nil, err
 	}
 	if len(body)+sealOverhead > payloadBudget(dests) {
-		return fmt.Errorf("the message is too large for the receiving devices even with its text in the blob store (%d bytes)", len(body))
+		return nil, fmt.Errorf("the message is too large for the receiving devices even with its text in the blob store (%d bytes)", len(body))
 	}
-	return nil
+	return body, nil
 }
 
 // deliver seals m to each destination and sends the copies, one frame per
 // scheme and 16 KiB. It records accepted push tokens and returns the
 // handles whose destinations were refused, with a reason.
-func (d *Device) deliver(ctx context.Context, m *message.Message, me string, dests []destination, accepted map[string]bool) (refused map[string]string, frames int, err error) {
+func (d *Device) deliver(ctx context.Context, m *message.Message, body []byte, me string, dests []destination, accepted map[string]bool) (refused map[string]string, frames int, err error) {
 	refused = map[string]string{}
 	if len(dests) == 0 {
 		return refused, 0, nil
 	}
-	if err := d.seal(m, dests); err != nil {
+	if err := d.seal(body, dests); err != nil {
 		return nil, 0, err
 	}
 	byScheme := map[string][]destination{}
@@ -477,8 +477,8 @@ func statusText(st int) string {
 	return fmt.Sprintf("status %d", st)
 }
 
-// seal encrypts m once per destination, in parallel.
-func (d *Device) seal(m *message.Message, dests []destination) error {
+// seal encrypts the encoded message once per destination, in parallel.
+func (d *Device) seal(body []byte, dests []destination) error {
 	counter := d.nextCounter()
 	workers := min(runtime.GOMAXPROCS(0), len(dests))
 	var wg sync.WaitGroup
@@ -489,7 +489,7 @@ func (d *Device) seal(m *message.Message, dests []destination) error {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				dests[i].payload, errs[i] = envelope.Seal(d.keys, dests[i].dev.Keys, dests[i].dev.Scheme, m, counter)
+				dests[i].payload, errs[i] = envelope.SealEncoded(d.keys, dests[i].dev.Keys, dests[i].dev.Scheme, body, counter)
 			}
 		}()
 	}

@@ -79,6 +79,12 @@ func Seal(from *identity.Keys, to Device, scheme string, m *message.Message, cou
 	if err != nil {
 		return nil, err
 	}
+	return SealEncoded(from, to, scheme, body, counter)
+}
+
+// SealEncoded is Seal for a message already encoded with message.Encode:
+// a sender that seals one message to many devices encodes it once.
+func SealEncoded(from *identity.Keys, to Device, scheme string, body []byte, counter uint32) ([]byte, error) {
 	switch scheme {
 	case SchemePair:
 		if to.Identity == nil {

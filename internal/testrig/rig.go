@@ -198,7 +198,9 @@ func (c capture) SendCode(ctx context.Context, h dirapi.Handle, code string, exp
 }
 
 // Code returns the latest verification code sent to handle (in any
-// form), waiting up to 5 seconds for one.
+// form), waiting up to 5 seconds for one. Codes are bound to the device
+// that asked, and the rig keeps only the latest per handle: devices that
+// register the same handle must take turns.
 func (r *Rig) Code(handle string) (string, error) {
 	h, err := dirapi.ParseHandle(handle)
 	if err != nil {
