@@ -1,0 +1,330 @@
+package blobs
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sealpost/sealpost/attachment"
+	"github.com/sealpost/sealpost/internal/blobs/blobapi"
+)
+
+// UploadOptions tune UploadFile. The zero value (or nil) is fine.
+type UploadOptions struct {
+	// Progress, if set, is called as the upload advances, from one
+	// goroutine at a time.
+	Progress func(Progress)
+	// OnState, if set, is called once the server has accepted the upload,
+	// with what is needed to resume it from another process.
+	OnState func(*UploadState)
+	// Resume continues an upload started earlier (from its OnState) of the
+	// same, unchanged file.
+	Resume *UploadState
+}
+
+// UploadState is what it takes to resume an upload. It holds the
+// attachment key: store it as a secret.
+type UploadState struct {
+	UploadURL string               `json:"upload_url"`
+	URI       string               `json:"uri"`
+	Key       attachment.Key       `json:"key"`
+	Signature attachment.Signature `json:"signature"`
+	Size      int64                `json:"size"`
+}
+
+// Uploaded describes a stored blob: what the message needs to carry.
+type Uploaded struct {
+	URI       string
+	Key       attachment.Key
+	Signature attachment.Signature
+	Size      int64
+	Expires   time.Time
+}
+
+// UploadFile encrypts the file at path under a fresh key, uploads it and
+// returns what the message must carry. See the package documentation for
+// how it resumes.
+func (c *Client) UploadFile(ctx context.Context, path string, opts *UploadOptions) (*Uploaded, error) {
+	if opts == nil {
+		opts = &UploadOptions{}
+	}
+	report := func(p Progress) {
+		if opts.Progress != nil {
+			opts.Progress(p)
+		}
+	}
+	var st UploadState
+	var plan *blobapi.Upload
+	if opts.Resume != nil {
+		st = *opts.Resume
+		plan = new(blobapi.Upload)
+		if err := c.withRetry(ctx, func() error { return c.call(ctx, "GET", st.UploadURL, nil, false, plan) }); err != nil {
+			return nil, fmt.Errorf("blobs: resuming the upload: %w", err)
+		}
+		if plan.Size != st.Size || plan.Signature != st.Signature {
+			return nil, errors.New("blobs: the upload to resume is of another file")
+		}
+	} else {
+		st.Key = attachment.NewKey()
+		sum, err := c.summarise(ctx, path, st.Key, report)
+		if err != nil {
+			return nil, err
+		}
+		body, _ := json.Marshal(blobapi.CreateRequest{Size: sum.Size, Signature: sum.Signature, Chunks: sum.Chunks})
+		plan = new(blobapi.Upload)
+		err = c.withRetry(ctx, func() error { return c.call(ctx, "POST", c.BaseURL+blobapi.PathBlobs, body, true, plan) })
+		if err != nil {
+			return nil, fmt.Errorf("blobs: starting the upload: %w", err)
+		}
+		st.UploadURL, st.URI, st.Signature, st.Size = plan.UploadURL, plan.URI, sum.Signature, sum.Size
+		if opts.OnState != nil {
+			s := st
+			opts.OnState(&s)
+		}
+	}
+	for round := 0; plan.State != blobapi.StateComplete; round++ {
+		var need []bool
+		var missing int64
+		for _, ch := range plan.Chunks {
+			need = append(need, !ch.Received)
+			if !ch.Received {
+				missing += ch.Size
+			}
+		}
+		if missing > 0 {
+			if err := c.sendChunks(ctx, path, &st, need, st.Size-missing, report); err != nil {
+				return nil, err
+			}
+		}
+		var done blobapi.Blob
+		err := c.withRetry(ctx, func() error { return c.call(ctx, "POST", st.UploadURL+"/complete", nil, false, &done) })
+		var e *blobapi.Error
+		if errors.As(err, &e) && e.Code == blobapi.CodeChunksMissing && round < 3 {
+			// Chunks lost on the server's side (a crash before they were
+			// durable): send them again.
+			if err := c.withRetry(ctx, func() error { return c.call(ctx, "GET", st.UploadURL, nil, false, plan) }); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("blobs: completing the upload: %w", err)
+		}
+		return &Uploaded{URI: done.URI, Key: st.Key, Signature: done.Signature, Size: done.Size, Expires: done.Expires}, nil
+	}
+	return &Uploaded{URI: plan.URI, Key: st.Key, Signature: plan.Signature, Size: plan.Size, Expires: plan.Expires}, nil
+}
+
+// progressReader counts what is read through it.
+type progressReader struct {
+	r     io.Reader
+	done  int64
+	total int64
+	phase string
+	next  int64
+	fn    func(Progress)
+}
+
+func (p *progressReader) Read(b []byte) (int, error) {
+	n, err := p.r.Read(b)
+	p.done += int64(n)
+	if p.done >= p.next || err == io.EOF {
+		p.fn(Progress{Phase: p.phase, Done: p.done, Total: p.total})
+		p.next = p.done + 1<<20
+	}
+	return n, err
+}
+
+// summarise encrypts the file once, for its signature and checksums.
+func (c *Client) summarise(ctx context.Context, path string, key attachment.Key, report func(Progress)) (attachment.Summary, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return attachment.Summary{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return attachment.Summary{}, err
+	}
+	src := &progressReader{r: &ctxReader{ctx, f}, total: fi.Size(), phase: PhaseEncrypt, fn: report}
+	return attachment.Encrypt(io.Discard, src, key)
+}
+
+// ctxReader stops reading when ctx ends.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+type chunkJob struct {
+	index int
+	buf   []byte // the chunk, in a buffer of the pool
+}
+
+// sendChunks encrypts the file again and sends the chunks marked in need,
+// Parallel at a time, each retried until the server has it.
+func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, need []bool, already int64, report func(Progress)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+
+	n := c.parallel()
+	pool := make(chan []byte, n+1)
+	for range n + 1 {
+		pool <- nil // allocated on first use
+	}
+	jobs := make(chan chunkJob)
+	var acked atomic.Int64
+	acked.Store(already)
+	var progressMu sync.Mutex
+	var wg sync.WaitGroup
+	for range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				err := c.withRetry(ctx, func() error { return c.putChunk(ctx, st.UploadURL, j.index, j.buf) })
+				if err != nil {
+					var e *blobapi.Error
+					if errors.As(err, &e) && e.Code == blobapi.CodeChecksumMismatch {
+						err = ErrFileChanged
+					} else {
+						err = fmt.Errorf("blobs: sending chunk %d: %w", j.index, err)
+					}
+					cancel(err)
+				} else {
+					done := acked.Add(int64(len(j.buf)))
+					progressMu.Lock()
+					report(Progress{Phase: PhaseUpload, Done: done, Total: st.Size})
+					progressMu.Unlock()
+				}
+				pool <- j.buf[:cap(j.buf)]
+			}
+		}()
+	}
+	ck := &chunker{ctx: ctx, pool: pool, jobs: jobs, need: need}
+	enc := attachment.NewEncrypterOptions(ck, st.Key, attachment.Options{SkipChunkChecksums: true})
+	_, rerr := enc.ReadFrom(&ctxReader{ctx, f})
+	cerr := enc.Close()
+	if rerr == nil && cerr == nil {
+		if cerr = ck.flush(); cerr == nil && ck.index != len(need) {
+			cerr = ErrFileChanged // shorter than when it was summarised
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil {
+		return err
+	}
+	if rerr != nil {
+		return rerr
+	}
+	if cerr != nil {
+		return cerr
+	}
+	if sum := enc.Sum(); sum.Size != st.Size || sum.Signature != st.Signature {
+		return ErrFileChanged
+	}
+	return nil
+}
+
+// chunker cuts the ciphertext into chunks and hands those that are needed
+// to the senders.
+type chunker struct {
+	ctx   context.Context
+	pool  chan []byte
+	jobs  chan chunkJob
+	need  []bool
+	index int
+	cur   []byte
+}
+
+func (k *chunker) Write(p []byte) (int, error) {
+	total := len(p)
+	for len(p) > 0 {
+		if k.cur == nil {
+			select {
+			case b := <-k.pool:
+				if b == nil {
+					b = make([]byte, blobapi.ChunkSize)
+				}
+				k.cur = b[:0]
+			case <-k.ctx.Done():
+				return 0, context.Cause(k.ctx)
+			}
+		}
+		m := min(len(p), blobapi.ChunkSize-len(k.cur))
+		k.cur = append(k.cur, p[:m]...)
+		p = p[m:]
+		if len(k.cur) == blobapi.ChunkSize {
+			if err := k.flush(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return total, nil
+}
+
+// flush hands the current chunk to a sender, or back to the pool if the
+// server has it already.
+func (k *chunker) flush() error {
+	if k.cur == nil || len(k.cur) == 0 {
+		return nil
+	}
+	b := k.cur
+	k.cur = nil
+	i := k.index
+	k.index++
+	if i >= len(k.need) {
+		return ErrFileChanged // longer than when it was summarised
+	}
+	if !k.need[i] {
+		k.pool <- b[:cap(b)]
+		return nil
+	}
+	select {
+	case k.jobs <- chunkJob{index: i, buf: b}:
+		return nil
+	case <-k.ctx.Done():
+		return context.Cause(k.ctx)
+	}
+}
+
+func (c *Client) putChunk(ctx context.Context, uploadURL string, index int, data []byte) error {
+	req, err := http.NewRequestWithContext(ctx, "PUT", uploadURL+"/chunks/"+strconv.Itoa(index), bytes.NewReader(data))
+	if err != nil {
+		return err
+	}
+	req.ContentLength = int64(len(data))
+	req.Header.Set("Content-Type", "application/octet-stream")
+	resp, err := c.hc().Do(req)
+	if err != nil {
+		return &netError{err}
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return responseError(resp)
+	}
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+	return nil
+}
