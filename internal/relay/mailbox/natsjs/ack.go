@@ -15,8 +15,9 @@ type ackReq struct {
 }
 
 // ackGiveUp is how long a worker retries one acknowledgement that fails
-// (NATS unreachable) before dropping it; the delivery then stays queued
-// and is delivered again on the device's next connection.
+// (NATS unreachable) before dropping it, or until Close gives up waiting;
+// the delivery then stays queued and is delivered again on the device's
+// next connection.
 const ackGiveUp = 30 * time.Second
 
 // Ack deletes device's delivery seq. It returns at once: the delivery is
@@ -59,17 +60,21 @@ func (s *Store) ackWorker() {
 				s.stats.acked.Add(1)
 				break
 			}
-			if time.Since(start) > ackGiveUp {
+			giveUp := time.Since(start) > ackGiveUp
+			if !giveUp {
+				t := time.NewTimer(time.Duration(min(attempt, 20)) * 50 * time.Millisecond)
+				select {
+				case <-t.C:
+				case <-s.stopped: // Close waited closeFlush already
+					giveUp = true
+				}
+				t.Stop()
+			}
+			if giveUp {
 				s.log.Error("natsjs: acknowledgement dropped; the delivery stays queued", "err", err, "attempts", attempt)
 				s.stats.ackDropped.Add(1)
 				break
 			}
-			t := time.NewTimer(time.Duration(min(attempt, 20)) * 50 * time.Millisecond)
-			select {
-			case <-t.C:
-			case <-s.stopped:
-			}
-			t.Stop()
 		}
 		s.mu.Lock()
 		if st := s.devs[a.dev]; st != nil {

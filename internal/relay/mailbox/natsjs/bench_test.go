@@ -85,8 +85,9 @@ func BenchmarkFdatasync(b *testing.B) {
 	}
 	defer f.Close()
 	buf := make([]byte, 1024)
+	b.ResetTimer()
 	start := time.Now()
-	for b.Loop() {
+	for range b.N {
 		f.Write(buf)
 		if err := syscall.Fdatasync(int(f.Fd())); err != nil {
 			b.Fatal(err)

@@ -54,7 +54,9 @@ type Options struct {
 	// (credentials, TLS, ...).
 	NATSOptions []nats.Option
 	// Conn is an existing connection to use instead of URL; the caller
-	// closes it after the Store.
+	// closes it after the Store. The Store cannot then wake its watchers
+	// after a reconnection (wake-ups sent meanwhile are lost), nor use
+	// connections of its own for reads.
 	Conn *nats.Conn
 	// ReadConns is how many more connections to URL carry reads
 	// (DefaultReadConns; ignored with Conn). nats-server answers a direct
