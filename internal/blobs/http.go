@@ -358,7 +358,11 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, blobapi.Errorf(blobapi.CodeChecksumMismatch, "chunk %d does not match its checksum %s; it was not stored", index, rec.Chunks[index]))
 		return
 	}
-	err := s.store.PutChunk(r.Context(), rec.ID, rec.Handle, index, n, bytes.NewReader(chunk))
+	// The chunk is whole and checked: store it even if the client goes
+	// away now, so that a resumed upload finds it.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
+	defer cancel()
+	err := s.store.PutChunk(ctx, rec.ID, rec.Handle, index, n, bytes.NewReader(chunk))
 	if errors.Is(err, storage.ErrNotFound) {
 		// Completed, aborted or expired while the chunk was arriving.
 		if rec, ok = s.uploadOf(w, r); ok {

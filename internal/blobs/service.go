@@ -32,6 +32,7 @@ const (
 	DefaultSweep     = 10 * time.Minute // how often expired blobs are reclaimed
 	DefaultBuffers   = 3                // chunks checked at once (5 MiB each)
 	presignTTL       = 10 * time.Minute // lifetime of a presigned download URL
+	storeTimeout     = 2 * time.Minute  // for storing a checked chunk
 	maxMissingListed = 1000             // chunk indexes listed in a chunks_missing error
 	createBodySlack  = 1024             // bytes of a create body besides the checksums
 	checksumJSONSize = 2*attachment.ChunkChecksumSize + 3
