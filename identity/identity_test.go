@@ -11,7 +11,6 @@ import (
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math"
@@ -33,25 +32,13 @@ import (
 
 var fzVectorDir = filepath.Join("..", "testdata", "vectors")
 
-// fzKeyEntry is the part of a keys.json entry these tests read directly,
-// without going through internal/vectors.
-type fzKeyEntry struct {
-	PublicHex     string `json:"public_message_identity_key_hex"`
-	HashHex       string `json:"identity_hash_sha256_hex"`
-	DevicePEM     string `json:"ngm_device_key_pem"`
-	PrekeyPEM     string `json:"ngm_prekey_pem"`
-	DeviceCompact string `json:"ngm_device_key_compact_hex"`
-	PrekeyCompact string `json:"ngm_prekey_compact_hex"`
-}
-
-func fzKeysJSON(t testing.TB) map[string]fzKeyEntry {
+// fzKeysJSON reads keys.json as written (vectors.ReadKeyEntries decodes the
+// JSON only; no key goes through this package), as the expectation the
+// keys built by vectors.LoadKeys are compared with.
+func fzKeysJSON(t testing.TB) map[string]vectors.KeyEntry {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(fzVectorDir, "keys.json"))
+	m, err := vectors.ReadKeyEntries(filepath.Join(fzVectorDir, "keys.json"))
 	if err != nil {
-		t.Fatal(err)
-	}
-	var m map[string]fzKeyEntry
-	if err := json.Unmarshal(b, &m); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"alice", "bob", "mallory"} {

@@ -5,11 +5,8 @@ package pair
 // truncation, and AES-128-CTR. They run our own functions (unwrap, computeTag,
 // deriveKey, ctr) over external vectors: Wycheproof through the Go module
 // proxy, NIST CAVP from Debian's python3-cryptography-vectors, RFC values
-// typed in below, and the interoperability vectors in testdata/vectors.
-//
-// The interoperability vectors are decoded here rather than with
-// internal/vectors, which imports this package (an internal test importing it
-// would be an import cycle).
+// typed in below, and the interoperability vectors in testdata/vectors (read
+// with internal/vectors; the keys file as written, not through identity).
 
 import (
 	"bytes"
@@ -25,10 +22,8 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"encoding/pem"
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -38,57 +33,27 @@ import (
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
+	"github.com/sealpost/sealpost/internal/vectors"
 	"github.com/sealpost/sealpost/internal/wycheproof"
 )
 
-// confPairVector is the part of a pair vector (testdata/vectors) these tests use.
-type confPairVector struct {
-	Name         string         `json:"name"`
-	Sender       string         `json:"sender"`
-	Receiver     string         `json:"receiver"`
-	Expect       string         `json:"expect"`
-	Plaintext    wycheproof.Hex `json:"plaintext_hex"`
-	Seed         wycheproof.Hex `json:"seed_88bit_hex"`
-	HMACInput    wycheproof.Hex `json:"hmac_input_hex"`
-	HMAC         wycheproof.Hex `json:"hmac_sha256_hex"`
-	AESKey       wycheproof.Hex `json:"aes_key_hex"`
-	Ciphertext   wycheproof.Hex `json:"aes_ctr_ciphertext_hex"`
-	RSAPlaintext wycheproof.Hex `json:"rsa_oaep_plaintext_hex"`
-	Payload      wycheproof.Hex `json:"payload_hex"`
-}
-
-// confParty is the part of a keys.json entry these tests use.
-type confParty struct {
-	EncryptionPEM string         `json:"ids_encryption_key_pem"`
-	PublicBlob    wycheproof.Hex `json:"public_message_identity_key_hex"`
-	Hash          wycheproof.Hex `json:"identity_hash_sha256_hex"`
-}
-
 // confLoadPairVectors returns the positive pair vectors that carry
-// intermediates, and the keys file.
-func confLoadPairVectors(t *testing.T) ([]confPairVector, map[string]confParty) {
+// intermediates, and the keys file as written.
+func confLoadPairVectors(t *testing.T) ([]vectors.Vector, map[string]vectors.KeyEntry) {
 	t.Helper()
 	dir := filepath.Join("..", "testdata", "vectors")
-	var f struct {
-		Scheme  string           `json:"scheme"`
-		Vectors []confPairVector `json:"vectors"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "pair_from_pypush.json"))
+	f, err := vectors.LoadFile(filepath.Join(dir, "pair_from_pypush.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &f); err != nil || f.Scheme != "pair" {
-		t.Fatalf("pair_from_pypush.json: scheme %q, %v", f.Scheme, err)
+	if f.Scheme != vectors.SchemePair {
+		t.Fatalf("pair_from_pypush.json: scheme %q", f.Scheme)
 	}
-	var keys map[string]confParty
-	b, err = os.ReadFile(filepath.Join(dir, "keys.json"))
+	keys, err := vectors.ReadKeyEntries(filepath.Join(dir, "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &keys); err != nil {
-		t.Fatal(err)
-	}
-	var out []confPairVector
+	var out []vectors.Vector
 	for _, v := range f.Vectors {
 		if v.Expect == "ok" && len(v.Seed) > 0 {
 			out = append(out, v)
@@ -102,24 +67,29 @@ func confLoadPairVectors(t *testing.T) ([]confPairVector, map[string]confParty) 
 
 // confIdentityHash decodes a party's public identity blob with the identity
 // package and checks its hash against the one the vectors record.
-func confIdentityHash(t *testing.T, keys map[string]confParty, name string) [32]byte {
+func confIdentityHash(t *testing.T, keys map[string]vectors.KeyEntry, name string) [32]byte {
 	t.Helper()
 	p, ok := keys[name]
 	if !ok {
 		t.Fatalf("keys.json has no party %q", name)
 	}
-	pub, err := identity.ParsePublic(p.PublicBlob)
+	blob, err1 := hex.DecodeString(p.PublicHex)
+	hash, err2 := hex.DecodeString(p.HashHex)
+	if err1 != nil || err2 != nil {
+		t.Fatalf("%s: %v %v", name, err1, err2)
+	}
+	pub, err := identity.ParsePublic(blob)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
 	h := pub.Hash()
-	if !bytes.Equal(h[:], p.Hash) {
-		t.Fatalf("%s: identity hash %x, vectors say %x", name, h, p.Hash)
+	if !bytes.Equal(h[:], hash) {
+		t.Fatalf("%s: identity hash %x, vectors say %x", name, h, hash)
 	}
 	return h
 }
 
-func confRSAKey(t *testing.T, p confParty) *rsa.PrivateKey {
+func confRSAKey(t *testing.T, p vectors.KeyEntry) *rsa.PrivateKey {
 	t.Helper()
 	blk, _ := pem.Decode([]byte(p.EncryptionPEM))
 	if blk == nil {

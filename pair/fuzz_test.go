@@ -2,112 +2,48 @@ package pair
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/x509"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"errors"
-	"os"
 	"path/filepath"
 	"runtime/metrics"
 	"testing"
-	"time"
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
+	"github.com/sealpost/sealpost/internal/vectors"
 )
-
-// These targets read the vectors directly: internal/vectors imports this
-// package, so an in-package test cannot import it.
 
 var fzVectorDir = filepath.Join("..", "testdata", "vectors")
 
-type fzKeyEntry struct {
-	SigningPEM    string `json:"ids_signing_key_pem"`
-	EncryptionPEM string `json:"ids_encryption_key_pem"`
-	PublicHex     string `json:"public_message_identity_key_hex"`
-	DevicePEM     string `json:"ngm_device_key_pem"`
-	PrekeyPEM     string `json:"ngm_prekey_pem"`
-}
-
-type fzVector struct {
-	Name      string `json:"name"`
-	Sender    string `json:"sender"`
-	Receiver  string `json:"receiver"`
-	Expect    string `json:"expect"`
-	Plaintext string `json:"plaintext_hex"`
-	Payload   string `json:"payload_hex"`
-}
-
-func fzReadJSON(tb testing.TB, name string, v any) {
+// fzLoadKeys builds every party of keys.json; vectors.LoadKeys checks the
+// published blob, identity hash and compact keys against the keys.
+func fzLoadKeys(tb testing.TB) vectors.Keys {
 	tb.Helper()
-	b, err := os.ReadFile(filepath.Join(fzVectorDir, name))
+	keys, err := vectors.LoadKeys(filepath.Join(fzVectorDir, "keys.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if err := json.Unmarshal(b, v); err != nil {
-		tb.Fatal(err)
-	}
+	return keys
 }
 
-func fzPEM(tb testing.TB, s string) []byte {
+// fzLoadVectors reads one vector file of testdata/vectors.
+func fzLoadVectors(tb testing.TB, name string) []vectors.Vector {
 	tb.Helper()
-	blk, _ := pem.Decode([]byte(s))
-	if blk == nil {
-		tb.Fatal("no PEM block")
-	}
-	return blk.Bytes
-}
-
-func fzEC(tb testing.TB, s string) *ecdsa.PrivateKey {
-	tb.Helper()
-	k, err := x509.ParseECPrivateKey(fzPEM(tb, s))
+	f, err := vectors.LoadFile(filepath.Join(fzVectorDir, name))
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return k
-}
-
-// fzLoadKeys builds every party of keys.json and checks its published blob.
-func fzLoadKeys(tb testing.TB) map[string]*identity.Keys {
-	tb.Helper()
-	var raw map[string]fzKeyEntry
-	fzReadJSON(tb, "keys.json", &raw)
-	out := map[string]*identity.Keys{}
-	for name, e := range raw {
-		enc, err := x509.ParsePKCS1PrivateKey(fzPEM(tb, e.EncryptionPEM))
-		if err != nil {
-			tb.Fatal(err)
-		}
-		k, err := identity.NewKeys(fzEC(tb, e.SigningPEM), enc, fzEC(tb, e.DevicePEM), fzEC(tb, e.PrekeyPEM), time.Unix(1700000000, 0))
-		if err != nil {
-			tb.Fatalf("%s: %v", name, err)
-		}
-		if hex.EncodeToString(k.Public().Bytes()) != e.PublicHex {
-			tb.Fatalf("%s: blob does not match keys.json", name)
-		}
-		out[name] = k
-	}
-	return out
+	return f.Vectors
 }
 
 // fzPositives returns the payloads of the pair vectors from alice to bob
 // that must open, with their plaintexts, after checking that they do.
 func fzPositives(tb testing.TB, bob *identity.Keys, alice *identity.Public) map[string][]byte {
 	tb.Helper()
-	var f struct {
-		Vectors []fzVector `json:"vectors"`
-	}
-	fzReadJSON(tb, "pair_from_pypush.json", &f)
+	vecs := fzLoadVectors(tb, "pair_from_pypush.json")
 	out := map[string][]byte{}
-	for _, v := range f.Vectors {
-		payload, err1 := hex.DecodeString(v.Payload)
-		plaintext, err2 := hex.DecodeString(v.Plaintext)
-		if err1 != nil || err2 != nil {
-			tb.Fatalf("%s: bad hex", v.Name)
-		}
+	for _, v := range vecs {
+		payload, plaintext := []byte(v.Payload), []byte(v.Plaintext)
 		got, err := Open(bob, alice, payload)
 		if v.Expect == "ok" && v.Sender == "alice" && v.Receiver == "bob" {
 			if err != nil || !bytes.Equal(got, plaintext) {
@@ -186,7 +122,7 @@ func FuzzParse(f *testing.F) {
 // Seeds: testdata/fuzz/FuzzOpen (all pair vectors, positive and negative).
 func FuzzOpen(f *testing.F) {
 	keys := fzLoadKeys(f)
-	bob, alice := keys["bob"], keys["alice"].Public()
+	bob, alice := keys["bob"].Keys, keys["alice"].Keys.Public()
 	positives := fzPositives(f, bob, alice)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var plaintext []byte

@@ -7,10 +7,8 @@ package pair
 // block unwraps to K ‖ C[:100].
 //
 // This file is in package pair (it needs seal, deriveKey, computeTag and
-// ctr), so it cannot import internal/vectors, which imports pair: Go refuses
-// the import cycle in tests. It reads the vector files with the small loader
-// below instead; the external tests (kat_test.go, tamper_test.go) use
-// vectors.LoadKeys.
+// ctr); it reads the vector files with internal/vectors, which imports no
+// scheme.
 
 import (
 	"bytes"
@@ -19,172 +17,40 @@ import (
 	"crypto/rsa"
 	"crypto/sha1"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/vectors"
 )
-
-// tkIHex is a byte string written as hex in JSON.
-type tkIHex []byte
-
-func (h *tkIHex) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := hex.DecodeString(s)
-	*h = v
-	return err
-}
-
-// tkIVector holds the fields of a pair vector that this test uses.
-type tkIVector struct {
-	Name       string `json:"name"`
-	Sender     string `json:"sender"`
-	Receiver   string `json:"receiver"`
-	Expect     string `json:"expect"`
-	Plaintext  tkIHex `json:"plaintext_hex"`
-	Payload    tkIHex `json:"payload_hex"`
-	Seed       tkIHex `json:"seed_88bit_hex"`
-	HMACInput  tkIHex `json:"hmac_input_hex"`
-	HMAC       tkIHex `json:"hmac_sha256_hex"`
-	AESKey     tkIHex `json:"aes_key_hex"`
-	Ciphertext tkIHex `json:"aes_ctr_ciphertext_hex"`
-	RSAPlain   tkIHex `json:"rsa_oaep_plaintext_hex"`
-}
-
-type tkIFile struct {
-	Scheme  string      `json:"scheme"`
-	Vectors []tkIVector `json:"vectors"`
-}
-
-// tkIVectorDirs returns the vendored vectors and, when SEALPOST_VECTORS names
-// it, the shared folder (CI always sets it), as internal/vectors does.
-func tkIVectorDirs(t *testing.T) []string {
-	dirs := []string{filepath.Join("..", "testdata", "vectors")}
-	if d := os.Getenv("SEALPOST_VECTORS"); d != "" {
-		dirs = append(dirs, d)
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("CI must set SEALPOST_VECTORS to the shared vectors folder")
-	}
-	return dirs
-}
-
-// tkILoadKeys reads a keys file (PEM SEC 1 / PKCS #8 EC keys, PKCS #1 RSA)
-// and checks each party's published identity hash and blob against its keys.
-func tkILoadKeys(t *testing.T, path string) map[string]*identity.Keys {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]struct {
-		Signing    string `json:"ids_signing_key_pem"`
-		Encryption string `json:"ids_encryption_key_pem"`
-		Device     string `json:"ngm_device_key_pem"`
-		Prekey     string `json:"ngm_prekey_pem"`
-		PublicHex  string `json:"public_message_identity_key_hex"`
-		HashHex    string `json:"identity_hash_sha256_hex"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	ec := func(s string) *ecdsa.PrivateKey {
-		blk, _ := pem.Decode([]byte(s))
-		if blk == nil {
-			t.Fatalf("%s: no PEM block", path)
-		}
-		if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
-			return k
-		}
-		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		return k.(*ecdsa.PrivateKey)
-	}
-	out := make(map[string]*identity.Keys, len(raw))
-	for name, e := range raw {
-		blk, _ := pem.Decode([]byte(e.Encryption))
-		if blk == nil {
-			t.Fatalf("%s: %s: no RSA PEM block", path, name)
-		}
-		enc, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, name, err)
-		}
-		k, err := identity.NewKeys(ec(e.Signing), enc, ec(e.Device), ec(e.Prekey), time.Unix(1700000000, 0))
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, name, err)
-		}
-		h := k.Public().Hash()
-		if e.HashHex != "" && e.HashHex != hex.EncodeToString(h[:]) {
-			t.Fatalf("%s: %s: identity hash does not match the keys", path, name)
-		}
-		if e.PublicHex != "" && e.PublicHex != hex.EncodeToString(k.Public().Bytes()) {
-			t.Fatalf("%s: %s: identity blob does not match the keys", path, name)
-		}
-		out[name] = k
-	}
-	return out
-}
-
-// tkILoadFiles returns every vector file of the given scheme in dir.
-func tkILoadFiles(t *testing.T, dir, scheme string) map[string]*tkIFile {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*tkIFile{}
-	for _, p := range paths {
-		if strings.HasPrefix(filepath.Base(p), "keys") {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f tkIFile
-		if err := json.Unmarshal(b, &f); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if f.Scheme == scheme {
-			out[p] = &f
-		}
-	}
-	return out
-}
 
 // TestTkInteropPairVectors reproduces the recorded intermediates of every
 // positive pair vector with the unexported key schedule, then seals with the
 // recorded seed and checks the result opens and unwraps as recorded.
 func TestTkInteropPairVectors(t *testing.T) {
+	sets, err := vectors.LoadSets(filepath.Join("..", "testdata", "vectors"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	checked := 0
-	for di, dir := range tkIVectorDirs(t) {
-		keys := tkILoadKeys(t, filepath.Join(dir, "keys.json"))
-		for path, f := range tkILoadFiles(t, dir, "pair") {
+	for di, set := range sets {
+		for _, f := range set.Files {
+			if f.Scheme != vectors.SchemePair {
+				continue
+			}
 			for _, v := range f.Vectors {
 				if v.Expect != "ok" || v.Seed == nil || v.HMAC == nil || v.AESKey == nil || v.Ciphertext == nil {
 					continue
 				}
-				from, to := keys[v.Sender], keys[v.Receiver]
+				from, to := set.Keys[v.Sender], set.Keys[v.Receiver]
 				if from == nil || to == nil {
-					t.Errorf("%s %s: unknown party %q or %q", path, v.Name, v.Sender, v.Receiver)
+					t.Errorf("%s %s: unknown party %q or %q", f.Path, v.Name, v.Sender, v.Receiver)
 					continue
 				}
-				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(path), v.Name), func(t *testing.T) {
-					tkIPairVector(t, &v, from, to)
+				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(f.Path), v.Name), func(t *testing.T) {
+					tkIPairVector(t, &v, from.Keys, to.Keys)
 				})
 				checked++
 			}
@@ -196,7 +62,7 @@ func TestTkInteropPairVectors(t *testing.T) {
 	t.Logf("interop pair: %d vectors checked (key schedule, CTR, seal → Open, RSA unwrap)", checked)
 }
 
-func tkIPairVector(t *testing.T, v *tkIVector, from, to *identity.Keys) {
+func tkIPairVector(t *testing.T, v *vectors.Vector, from, to *identity.Keys) {
 	if len(v.Seed) != seedSize {
 		t.Fatalf("seed is %d bytes, want %d", len(v.Seed), seedSize)
 	}
@@ -238,7 +104,7 @@ func tkIPairVector(t *testing.T, v *tkIVector, from, to *identity.Keys) {
 		t.Errorf("ctr over one slice differs from ctr over the split")
 	}
 	wantRSA := append(append([]byte{}, v.AESKey...), v.Ciphertext[:min(len(v.Ciphertext), inlineCiphertext)]...)
-	if v.RSAPlain != nil && !bytes.Equal(v.RSAPlain, wantRSA) {
+	if v.RSAPlaintext != nil && !bytes.Equal(v.RSAPlaintext, wantRSA) {
 		t.Errorf("rsa_oaep_plaintext_hex is not aes_key ‖ C[:100]: vector is inconsistent")
 	}
 

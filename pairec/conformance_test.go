@@ -5,11 +5,8 @@ package pairec
 // 128-bit counter). crypt mixes HKDF and AES, so HKDF is tested through
 // hkdf.Key with the argument shapes crypt uses, and crypt itself against the
 // intermediates recorded in the pair-ec vectors (ECDH secret → AES-256 key ‖
-// counter block → padded inner message).
-//
-// The vectors are decoded here rather than with internal/vectors, which
-// imports this package (an internal test importing it would be an import
-// cycle).
+// counter block → padded inner message), read with internal/vectors (the
+// keys file as written, not through identity).
 
 import (
 	"bytes"
@@ -19,65 +16,37 @@ import (
 	"crypto/hkdf"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"math/big"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/vectors"
 	"github.com/sealpost/sealpost/internal/wycheproof"
 )
 
-// confECVector is the part of a pair-ec vector these tests use.
-type confECVector struct {
-	Name         string         `json:"name"`
-	Receiver     string         `json:"receiver"`
-	Expect       string         `json:"expect"`
-	Payload      wycheproof.Hex `json:"payload_hex"`
-	Secret       wycheproof.Hex `json:"ecdh_secret_hex"`
-	AESKey       wycheproof.Hex `json:"aes256_key_hex"`
-	IV           wycheproof.Hex `json:"ctr_iv_hex"`
-	InnerPadded  wycheproof.Hex `json:"inner_padded_plaintext_hex"`
-	EphemeralPEM string         `json:"ephemeral_key_pem"`
-}
-
-// confECParty is the part of a keys.json entry these tests use.
-type confECParty struct {
-	PrekeyPEM     string         `json:"ngm_prekey_pem"`
-	PrekeyCompact wycheproof.Hex `json:"ngm_prekey_compact_hex"`
-}
-
-func confLoadECVectors(t *testing.T) ([]confECVector, map[string]confECParty) {
+// confLoadECVectors returns the positive pair-ec vectors that carry
+// intermediates, and the keys file as written.
+func confLoadECVectors(t *testing.T) ([]vectors.Vector, map[string]vectors.KeyEntry) {
 	t.Helper()
 	dir := filepath.Join("..", "testdata", "vectors")
-	var f struct {
-		Scheme  string         `json:"scheme"`
-		Vectors []confECVector `json:"vectors"`
-	}
-	b, err := os.ReadFile(filepath.Join(dir, "pairec_from_spec_python.json"))
+	f, err := vectors.LoadFile(filepath.Join(dir, "pairec_from_spec_python.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &f); err != nil || f.Scheme != "pair-ec" {
-		t.Fatalf("pairec_from_spec_python.json: scheme %q, %v", f.Scheme, err)
+	if f.Scheme != vectors.SchemePairEC {
+		t.Fatalf("pairec_from_spec_python.json: scheme %q", f.Scheme)
 	}
-	var keys map[string]confECParty
-	b, err = os.ReadFile(filepath.Join(dir, "keys.json"))
+	keys, err := vectors.ReadKeyEntries(filepath.Join(dir, "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(b, &keys); err != nil {
-		t.Fatal(err)
-	}
-	var out []confECVector
+	var out []vectors.Vector
 	for _, v := range f.Vectors {
-		if v.Expect == "ok" && len(v.Secret) > 0 {
+		if v.Expect == "ok" && len(v.ECDHSecret) > 0 {
 			out = append(out, v)
 		}
 	}
@@ -89,11 +58,7 @@ func confLoadECVectors(t *testing.T) ([]confECVector, map[string]confECParty) {
 
 func confECDHKey(t *testing.T, pemText string) *ecdh.PrivateKey {
 	t.Helper()
-	blk, _ := pem.Decode([]byte(pemText))
-	if blk == nil {
-		t.Fatal("no PEM block")
-	}
-	k, err := x509.ParseECPrivateKey(blk.Bytes)
+	k, err := vectors.ParseEC(pemText)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +191,7 @@ func TestConformanceC6HKDF(t *testing.T) {
 			t.Fatalf("%s: payload does not parse", v.Name)
 		}
 		eph := confECDHKey(t, v.EphemeralPEM)
-		prekeyPub, err := identity.CompactKey(recv.PrekeyCompact).ECDH()
+		prekeyPub, err := identity.CompactKey(confUnhex(t, recv.PrekeyCompact)).ECDH()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,21 +201,21 @@ func TestConformanceC6HKDF(t *testing.T) {
 			t.Fatal(err)
 		}
 		openSide, err2 := confECDHKey(t, recv.PrekeyPEM).ECDH(ephPub)
-		okm, err3 := hkdf.Key(sha256.New, v.Secret, []byte(hkdfSalt), "", hkdfLength)
+		okm, err3 := hkdf.Key(sha256.New, v.ECDHSecret, []byte(hkdfSalt), "", hkdfLength)
 		inner := make([]byte, len(o.ciphertext))
-		err4 := crypt(v.Secret, inner, o.ciphertext)
+		err4 := crypt(v.ECDHSecret, inner, o.ciphertext)
 		again := make([]byte, len(inner))
-		err5 := crypt(v.Secret, again, inner)
+		err5 := crypt(v.ECDHSecret, again, inner)
 		switch {
 		case err1 != nil || err2 != nil || err3 != nil || err4 != nil || err5 != nil:
 			mismatches++
 			t.Errorf("%s: %v %v %v %v %v", v.Name, err1, err2, err3, err4, err5)
-		case !bytes.Equal(sealSide, v.Secret) || !bytes.Equal(openSide, v.Secret):
+		case !bytes.Equal(sealSide, v.ECDHSecret) || !bytes.Equal(openSide, v.ECDHSecret):
 			mismatches++
-			t.Errorf("%s: ECDH %x / %x, want %x", v.Name, sealSide, openSide, v.Secret)
-		case !bytes.Equal(okm, slices.Concat(v.AESKey, v.IV)):
+			t.Errorf("%s: ECDH %x / %x, want %x", v.Name, sealSide, openSide, v.ECDHSecret)
+		case !bytes.Equal(okm, slices.Concat(v.AES256Key, v.IV)):
 			mismatches++
-			t.Errorf("%s: HKDF %x, want key ‖ IV %x ‖ %x", v.Name, okm, v.AESKey, v.IV)
+			t.Errorf("%s: HKDF %x, want key ‖ IV %x ‖ %x", v.Name, okm, v.AES256Key, v.IV)
 		case !bytes.Equal(inner, v.InnerPadded):
 			mismatches++
 			t.Errorf("%s: crypt got %x, want %x", v.Name, inner, v.InnerPadded)

@@ -7,171 +7,25 @@ package pairec
 // opening instead; the ECDH secret, HKDF key and IV are recomputed
 // independently of seal and compared with the recorded ones.
 //
-// This file is in package pairec (it needs seal), so it cannot import
-// internal/vectors, which imports pairec: Go refuses the import cycle in
-// tests. It reads the vector files with the small loader below instead; the
-// external tests (kat_test.go, tamper_test.go) use vectors.LoadKeys.
+// This file is in package pairec (it needs seal); it reads the vector files
+// with internal/vectors, which imports no scheme.
 
 import (
 	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
-	"crypto/ecdsa"
 	"crypto/hkdf"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
-	"time"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/vectors"
 )
-
-// tkIHex is a byte string written as hex in JSON.
-type tkIHex []byte
-
-func (h *tkIHex) UnmarshalJSON(b []byte) error {
-	var s string
-	if err := json.Unmarshal(b, &s); err != nil {
-		return err
-	}
-	v, err := hex.DecodeString(s)
-	*h = v
-	return err
-}
-
-// tkIVector holds the fields of a pair-ec vector that this test uses.
-type tkIVector struct {
-	Name         string  `json:"name"`
-	Sender       string  `json:"sender"`
-	Receiver     string  `json:"receiver"`
-	Expect       string  `json:"expect"`
-	Plaintext    tkIHex  `json:"plaintext_hex"`
-	Payload      tkIHex  `json:"payload_hex"`
-	Counter      *uint32 `json:"counter"`
-	ECDHSecret   tkIHex  `json:"ecdh_secret_hex"`
-	AES256Key    tkIHex  `json:"aes256_key_hex"`
-	IV           tkIHex  `json:"ctr_iv_hex"`
-	InnerPadded  tkIHex  `json:"inner_padded_plaintext_hex"`
-	EphemeralPEM string  `json:"ephemeral_key_pem"`
-}
-
-type tkIFile struct {
-	Scheme  string      `json:"scheme"`
-	Vectors []tkIVector `json:"vectors"`
-}
-
-// tkIVectorDirs returns the vendored vectors and, when SEALPOST_VECTORS names
-// it, the shared folder (CI always sets it), as internal/vectors does.
-func tkIVectorDirs(t *testing.T) []string {
-	dirs := []string{filepath.Join("..", "testdata", "vectors")}
-	if d := os.Getenv("SEALPOST_VECTORS"); d != "" {
-		dirs = append(dirs, d)
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("CI must set SEALPOST_VECTORS to the shared vectors folder")
-	}
-	return dirs
-}
-
-// tkIParseEC decodes a PEM SEC 1 or PKCS #8 P-256 private key.
-func tkIParseEC(t *testing.T, s string) *ecdsa.PrivateKey {
-	t.Helper()
-	blk, _ := pem.Decode([]byte(s))
-	if blk == nil {
-		t.Fatal("no PEM block")
-	}
-	if k, err := x509.ParseECPrivateKey(blk.Bytes); err == nil {
-		return k
-	}
-	k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ec, ok := k.(*ecdsa.PrivateKey)
-	if !ok {
-		t.Fatal("not an EC key")
-	}
-	return ec
-}
-
-// tkILoadKeys reads a keys file and checks each party's published compact
-// keys against its private keys.
-func tkILoadKeys(t *testing.T, path string) map[string]*identity.Keys {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var raw map[string]struct {
-		Signing       string `json:"ids_signing_key_pem"`
-		Encryption    string `json:"ids_encryption_key_pem"`
-		Device        string `json:"ngm_device_key_pem"`
-		Prekey        string `json:"ngm_prekey_pem"`
-		DeviceCompact string `json:"ngm_device_key_compact_hex"`
-		PrekeyCompact string `json:"ngm_prekey_compact_hex"`
-	}
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
-	out := make(map[string]*identity.Keys, len(raw))
-	for name, e := range raw {
-		blk, _ := pem.Decode([]byte(e.Encryption))
-		if blk == nil {
-			t.Fatalf("%s: %s: no RSA PEM block", path, name)
-		}
-		enc, err := x509.ParsePKCS1PrivateKey(blk.Bytes)
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, name, err)
-		}
-		k, err := identity.NewKeys(tkIParseEC(t, e.Signing), enc, tkIParseEC(t, e.Device), tkIParseEC(t, e.Prekey), time.Unix(1700000000, 0))
-		if err != nil {
-			t.Fatalf("%s: %s: %v", path, name, err)
-		}
-		dev, pre := k.DeviceKey(), k.SignedPrekey().Prekey
-		if e.DeviceCompact != "" && e.DeviceCompact != hex.EncodeToString(dev[:]) ||
-			e.PrekeyCompact != "" && e.PrekeyCompact != hex.EncodeToString(pre[:]) {
-			t.Fatalf("%s: %s: compact keys do not match the private keys", path, name)
-		}
-		out[name] = k
-	}
-	return out
-}
-
-// tkILoadFiles returns every vector file of the given scheme in dir.
-func tkILoadFiles(t *testing.T, dir, scheme string) map[string]*tkIFile {
-	t.Helper()
-	paths, err := filepath.Glob(filepath.Join(dir, "*.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := map[string]*tkIFile{}
-	for _, p := range paths {
-		if strings.HasPrefix(filepath.Base(p), "keys") {
-			continue
-		}
-		b, err := os.ReadFile(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var f tkIFile
-		if err := json.Unmarshal(b, &f); err != nil {
-			t.Fatalf("%s: %v", p, err)
-		}
-		if f.Scheme == scheme {
-			out[p] = &f
-		}
-	}
-	return out
-}
 
 // tkIField is one top-level protobuf field, read with protowire directly
 // (independently of pbwire and parseOuter).
@@ -202,22 +56,28 @@ func tkIFields(t *testing.T, b []byte) []tkIField {
 // TestTkInteropPairECVectors reproduces every positive pair-ec vector that
 // records its ephemeral key and intermediates.
 func TestTkInteropPairECVectors(t *testing.T) {
+	sets, err := vectors.LoadSets(filepath.Join("..", "testdata", "vectors"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	checked := 0
-	for di, dir := range tkIVectorDirs(t) {
-		keys := tkILoadKeys(t, filepath.Join(dir, "keys.json"))
-		for path, f := range tkILoadFiles(t, dir, "pair-ec") {
+	for di, set := range sets {
+		for _, f := range set.Files {
+			if f.Scheme != vectors.SchemePairEC {
+				continue
+			}
 			for _, v := range f.Vectors {
 				if v.Expect != "ok" || v.EphemeralPEM == "" || v.InnerPadded == nil ||
 					v.ECDHSecret == nil || v.AES256Key == nil || v.IV == nil {
 					continue
 				}
-				from, to := keys[v.Sender], keys[v.Receiver]
+				from, to := set.Keys[v.Sender], set.Keys[v.Receiver]
 				if from == nil || to == nil {
-					t.Errorf("%s %s: unknown party %q or %q", path, v.Name, v.Sender, v.Receiver)
+					t.Errorf("%s %s: unknown party %q or %q", f.Path, v.Name, v.Sender, v.Receiver)
 					continue
 				}
-				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(path), v.Name), func(t *testing.T) {
-					tkIPairECVector(t, &v, from, to)
+				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(f.Path), v.Name), func(t *testing.T) {
+					tkIPairECVector(t, &v, from.Keys, to.Keys)
 				})
 				checked++
 			}
@@ -229,8 +89,11 @@ func TestTkInteropPairECVectors(t *testing.T) {
 	t.Logf("interop pair-ec: %d vectors checked (ECDH, HKDF, IV, seal fields 1/2/99, Open)", checked)
 }
 
-func tkIPairECVector(t *testing.T, v *tkIVector, from, to *identity.Keys) {
-	eph := tkIParseEC(t, v.EphemeralPEM)
+func tkIPairECVector(t *testing.T, v *vectors.Vector, from, to *identity.Keys) {
+	eph, err := vectors.ParseEC(v.EphemeralPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
 	rcpt := Recipient{Device: to.DeviceKey(), Prekey: to.SignedPrekey().Prekey}
 
 	// Key schedule, computed here with crypto/ecdh and crypto/hkdf.

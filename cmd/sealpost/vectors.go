@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/sealpost/sealpost/internal/vectorcheck"
 	"github.com/sealpost/sealpost/internal/vectors"
 )
 
@@ -47,7 +48,7 @@ Without --keys, each vector file is read with the keys.json beside it.`,
 				if err != nil {
 					return err
 				}
-				for _, r := range vectors.Check(f, keys) {
+				for _, r := range vectorcheck.Check(f, keys) {
 					status := "PASS"
 					if r.Pass() {
 						passed++

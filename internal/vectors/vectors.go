@@ -1,15 +1,28 @@
 // Package vectors reads interoperability vector files in the schema of
-// shared/vectors/README.md and checks them as a receiving device would.
+// shared/vectors/README.md (copied to testdata/vectors/README.md) and the
+// keys files that go with them.
 //
 // A vector file has a scheme ("pair", "pair-ec" or "mmcs-attachment"), a list
 // of message vectors, and for pair-ec optionally signed prekeys. Each message
 // vector names a sender and a receiver in a keys file and the outcome a
 // receiver must reach: "ok" with the given plaintext, or the first check that
 // fails ("malformed", "signature_invalid", "unwrap_failed", "tag_mismatch",
-// "validator_mismatch"). [Check] opens every vector with Sealpost's receiver
-// and reports what it got, naming the failure class that the schemes keep
-// internal (internal/openerr); this package is for tests and the
-// `sealpost vectors check` command, never for the network path.
+// "validator_mismatch"). [LoadFile] and [LoadDir] decode vector files,
+// [LoadKeys] builds every party's keys and checks them against the values
+// the keys file publishes, and [ReadKeyEntries] gives those values as
+// written, for tests that want an expectation computed without the identity
+// package.
+//
+// This package only reads; it imports identity and nothing of the schemes,
+// so the in-package tests of pair and pairec can use it. Opening the vectors
+// as a receiver is internal/vectorcheck. [Dirs] is the folder list every
+// interoperability test reads (the vendored copy and $SEALPOST_VECTORS,
+// which CI must set), and [LoadSets] reads the keys and vector files of
+// each.
+//
+// It is for tests and the `sealpost vectors check` command, never for the
+// network path. Everything here is safe for concurrent use: nothing is
+// shared between calls.
 package vectors
 
 import (
@@ -36,8 +49,10 @@ type Party struct {
 // Keys maps party names to their keys.
 type Keys map[string]*Party
 
-// keyEntry is the JSON form of a keys-file entry.
-type keyEntry struct {
+// KeyEntry is one entry of a keys file as written: the PEM private keys
+// and the values published for them, in hex ("" where the file leaves one
+// out).
+type KeyEntry struct {
 	SigningPEM    string `json:"ids_signing_key_pem"`
 	EncryptionPEM string `json:"ids_encryption_key_pem"`
 	PublicHex     string `json:"public_message_identity_key_hex"`
@@ -52,16 +67,27 @@ type keyEntry struct {
 // time of a receiver's own prekey plays no part in opening payloads.
 var prekeyEpoch = time.Unix(1700000000, 0)
 
-// LoadKeys reads a keys file and checks that each party's published values
-// (identity blob, identity hash, compact keys) match its private keys.
-func LoadKeys(path string) (Keys, error) {
+// ReadKeyEntries reads a keys file as written, by party name, without
+// building or checking any key.
+func ReadKeyEntries(path string) (map[string]KeyEntry, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var raw map[string]keyEntry
+	var raw map[string]KeyEntry
 	if err := json.Unmarshal(b, &raw); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return raw, nil
+}
+
+// LoadKeys reads a keys file and checks that each party's published values
+// (identity blob, identity hash, compact keys), where the file gives them,
+// match its private keys.
+func LoadKeys(path string) (Keys, error) {
+	raw, err := ReadKeyEntries(path)
+	if err != nil {
+		return nil, err
 	}
 	out := make(Keys, len(raw))
 	for name, e := range raw {
@@ -74,7 +100,7 @@ func LoadKeys(path string) (Keys, error) {
 	return out, nil
 }
 
-func (e keyEntry) keys() (*identity.Keys, error) {
+func (e KeyEntry) keys() (*identity.Keys, error) {
 	signing, err := parseEC(e.SigningPEM)
 	if err != nil {
 		return nil, fmt.Errorf("signing key: %w", err)
@@ -140,6 +166,8 @@ func ParseEC(s string) (*ecdsa.PrivateKey, error) { return parseEC(s) }
 
 // File is a vector file.
 type File struct {
+	// Path is the file LoadFile read it from.
+	Path    string   `json:"-"`
 	Scheme  string   `json:"scheme"`
 	Vectors []Vector `json:"vectors"`
 	Prekeys []Prekey `json:"prekey_vectors"`
@@ -171,10 +199,12 @@ type Vector struct {
 	Payload   Hex    `json:"payload_hex"`
 
 	// pair intermediates
-	Seed       Hex `json:"seed_88bit_hex"`
-	HMAC       Hex `json:"hmac_sha256_hex"`
-	AESKey     Hex `json:"aes_key_hex"`
-	Ciphertext Hex `json:"aes_ctr_ciphertext_hex"`
+	Seed         Hex `json:"seed_88bit_hex"`
+	HMACInput    Hex `json:"hmac_input_hex"`
+	HMAC         Hex `json:"hmac_sha256_hex"`
+	AESKey       Hex `json:"aes_key_hex"`
+	Ciphertext   Hex `json:"aes_ctr_ciphertext_hex"`
+	RSAPlaintext Hex `json:"rsa_oaep_plaintext_hex"`
 
 	// pair-ec intermediates
 	Counter      *uint32 `json:"counter"`
@@ -218,6 +248,7 @@ func LoadFile(path string) (*File, error) {
 	default:
 		return nil, fmt.Errorf("%s: unknown scheme %q", path, f.Scheme)
 	}
+	f.Path = path
 	return &f, nil
 }
 

@@ -3,57 +3,10 @@ package vectors
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
-
-// vectorDirs returns the vendored copy of the interoperability vectors and,
-// when SEALPOST_VECTORS names it, the shared folder (CI always sets it).
-func vectorDirs(t *testing.T) []string {
-	dirs := []string{filepath.Join("..", "..", "testdata", "vectors")}
-	if d := os.Getenv("SEALPOST_VECTORS"); d != "" {
-		dirs = append(dirs, d)
-	} else if os.Getenv("CI") != "" {
-		t.Fatal("CI must set SEALPOST_VECTORS to the shared vectors folder")
-	}
-	return dirs
-}
-
-// TestInteropVectors opens every vector of every file as its receiver.
-func TestInteropVectors(t *testing.T) {
-	for _, dir := range vectorDirs(t) {
-		files, err := filepath.Glob(filepath.Join(dir, "*.json"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		passed, failed := 0, 0
-		for _, path := range files {
-			if strings.HasPrefix(filepath.Base(path), "keys") {
-				continue
-			}
-			keys, err := LoadKeys(filepath.Join(dir, "keys.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			f, err := LoadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, r := range Check(f, keys) {
-				if r.Pass() {
-					passed++
-				} else {
-					failed++
-					t.Errorf("%s %s: expected %s, got %s", path, r.Name, r.Expected, r.Got)
-				}
-			}
-		}
-		if passed == 0 {
-			t.Errorf("%s: no vectors found", dir)
-		}
-		t.Logf("vectors %s: %d passed, %d failed", dir, passed, failed)
-	}
-}
 
 // TestLoadKeysRejectsMismatch checks that a keys file whose published
 // values disagree with its private keys is refused.
@@ -71,5 +24,81 @@ func TestLoadKeysRejectsMismatch(t *testing.T) {
 	}
 	if _, err := LoadKeys(path); err == nil {
 		t.Fatal("LoadKeys accepted a keys file whose identity hash does not match its keys")
+	}
+	// ReadKeyEntries only reads: it gives the edited value as written.
+	entries, err := ReadKeyEntries(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := entries["alice"].HashHex; got != "da6aa39c0f31c87a42252d10353facc7d5b944989c46450e8858ab02678a545c" {
+		t.Errorf("ReadKeyEntries: alice's hash %s, want the edited value", got)
+	}
+}
+
+// TestDirs checks the folder list of the interoperability tests: the
+// vendored copy, the shared folder when SEALPOST_VECTORS names it, and an
+// error under CI without it.
+func TestDirs(t *testing.T) {
+	const vendored = "../testdata/vectors"
+	t.Setenv("SEALPOST_VECTORS", "")
+	t.Setenv("CI", "")
+	if d, err := Dirs(vendored); err != nil || !slices.Equal(d, []string{vendored}) {
+		t.Errorf("no SEALPOST_VECTORS, no CI: %v, %v", d, err)
+	}
+	t.Setenv("CI", "true")
+	if d, err := Dirs(vendored); err == nil || !strings.Contains(err.Error(), "SEALPOST_VECTORS") {
+		t.Errorf("CI without SEALPOST_VECTORS: %v, %v; want an error naming SEALPOST_VECTORS", d, err)
+	}
+	t.Setenv("SEALPOST_VECTORS", "/shared/vectors")
+	if d, err := Dirs(vendored); err != nil || !slices.Equal(d, []string{vendored, "/shared/vectors"}) {
+		t.Errorf("CI with SEALPOST_VECTORS: %v, %v", d, err)
+	}
+}
+
+// TestLoadDir checks that LoadDir reads every vector file of the vendored
+// copy in name order, leaves out the keys file, and refuses a folder
+// holding a file of an unknown scheme.
+func TestLoadDir(t *testing.T) {
+	dir := filepath.Join("..", "..", "testdata", "vectors")
+	files, err := LoadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, f := range files {
+		got = append(got, filepath.Base(f.Path)+":"+f.Scheme)
+	}
+	want := []string{"mmcs_from_spec_python.json:" + SchemeMMCS, "pair_from_pypush.json:" + SchemePair,
+		"pairec_from_spec_python.json:" + SchemePairEC}
+	if !slices.Equal(got, want) {
+		t.Errorf("LoadDir = %v, want %v", got, want)
+	}
+
+	bad := t.TempDir()
+	if err := os.WriteFile(filepath.Join(bad, "other.json"), []byte(`{"scheme": "other", "vectors": []}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadDir(bad); err == nil {
+		t.Error("LoadDir accepted a file of an unknown scheme")
+	}
+}
+
+// TestLoadSets checks that LoadSets reads the vendored folder's parties and
+// vector files when SEALPOST_VECTORS is unset.
+func TestLoadSets(t *testing.T) {
+	t.Setenv("SEALPOST_VECTORS", "")
+	t.Setenv("CI", "")
+	dir := filepath.Join("..", "..", "testdata", "vectors")
+	sets, err := LoadSets(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sets) != 1 || sets[0].Dir != dir || len(sets[0].Files) != 3 {
+		t.Fatalf("LoadSets = %d sets; want the vendored folder with its 3 vector files", len(sets))
+	}
+	for _, name := range []string{"alice", "bob", "mallory"} {
+		if p := sets[0].Keys[name]; p == nil || p.Name != name || p.Keys == nil {
+			t.Errorf("no party %q", name)
+		}
 	}
 }

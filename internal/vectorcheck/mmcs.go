@@ -1,10 +1,11 @@
-package vectors
+package vectorcheck
 
 import (
 	"bytes"
 	"errors"
 
 	"github.com/sealpost/sealpost/attachment"
+	"github.com/sealpost/sealpost/internal/vectors"
 )
 
 // checkMMCS opens an mmcs-attachment vector as a receiver: parse the
@@ -13,7 +14,7 @@ import (
 // signature matched), then compare the plaintext, its size and the chunk
 // checksums. For a vector expected to open, it also encrypts the plaintext
 // with the key and compares the ciphertext byte for byte.
-func checkMMCS(v *Vector) string {
+func checkMMCS(v *vectors.Vector) string {
 	var key attachment.Key
 	var sig attachment.Signature
 	if key.UnmarshalText([]byte(v.DecryptionKey)) != nil || sig.UnmarshalText([]byte(v.MMCSSignature)) != nil {

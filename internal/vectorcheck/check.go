@@ -1,4 +1,18 @@
-package vectors
+// Package vectorcheck opens interoperability vectors (read with
+// internal/vectors) as a receiving device would, and reports for each the
+// outcome it reached next to the one the vector expects.
+//
+// [Check] runs every vector of a file with Sealpost's receivers (pair.Open,
+// pairec.Open, attachment.Decrypt, identity.ParseSignedPrekey) and names
+// the failure class that the schemes keep internal (internal/openerr), so a
+// wrong rejection reason is a failure too. It is for tests and the
+// `sealpost vectors check` command, never for the network path. Check
+// shares nothing between calls and is safe for concurrent use.
+//
+// It is a package of its own, apart from internal/vectors, because it
+// imports the schemes: the schemes' in-package tests can import
+// internal/vectors to read the vectors, but not this package.
+package vectorcheck
 
 import (
 	"bytes"
@@ -7,6 +21,7 @@ import (
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
+	"github.com/sealpost/sealpost/internal/vectors"
 	"github.com/sealpost/sealpost/pair"
 	"github.com/sealpost/sealpost/pairec"
 )
@@ -30,7 +45,7 @@ func (r Result) Pass() bool { return r.Expected == r.Got }
 
 // Check runs every vector of f as the receiver named in it, with keys.
 // Vectors that name a party missing from keys are failures, not skips.
-func Check(f *File, keys Keys) []Result {
+func Check(f *vectors.File, keys vectors.Keys) []Result {
 	var out []Result
 	for i := range f.Vectors {
 		v := &f.Vectors[i]
@@ -50,8 +65,8 @@ func Check(f *File, keys Keys) []Result {
 	return out
 }
 
-func check(scheme string, v *Vector, keys Keys) string {
-	if scheme == SchemeMMCS {
+func check(scheme string, v *vectors.Vector, keys vectors.Keys) string {
+	if scheme == vectors.SchemeMMCS {
 		return checkMMCS(v)
 	}
 	recv, send := keys[v.Receiver], keys[v.Sender]
@@ -61,9 +76,9 @@ func check(scheme string, v *Vector, keys Keys) string {
 	var plaintext []byte
 	var err error
 	switch scheme {
-	case SchemePair:
+	case vectors.SchemePair:
 		plaintext, err = pair.Open(recv.Keys, send.Keys.Public(), v.Payload)
-	case SchemePairEC:
+	case vectors.SchemePairEC:
 		var inner *pairec.Inner
 		inner, err = pairec.Open(recv.Keys, send.Keys.DeviceKey(), v.Payload)
 		if err == nil {
@@ -93,7 +108,7 @@ func reason(err error) string {
 	return "error: " + err.Error()
 }
 
-func checkPrekey(p *Prekey, keys Keys) string {
+func checkPrekey(p *vectors.Prekey, keys vectors.Keys) string {
 	dev := keys[p.Device]
 	if dev == nil {
 		return fmt.Sprintf("unknown party %q", p.Device)
