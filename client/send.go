@@ -344,15 +344,25 @@ func (d *Device) destinations(devs map[string][]remoteDevice, handles []string, 
 	return out
 }
 
-// payloadBudget is the largest per-device payload every destination takes.
+// payloadBudget is the largest per-device payload every destination
+// takes, and small enough that all the copies for one handle in one scheme
+// fit one fan-out frame: the relay may check that a frame holds every
+// device of a handle (K6), so a handle's copies are never split.
 func payloadBudget(dests []destination) int {
 	limit := courier.LargePayload
+	perHandle := map[[2]string]int{}
+	most := 1
 	for _, dst := range dests {
 		if mp := dst.dev.MaxPayload; mp > 0 && mp < limit {
 			limit = mp
 		}
+		k := [2]string{dst.dev.Handle, dst.dev.Scheme}
+		perHandle[k]++
+		most = max(most, perHandle[k])
 	}
-	return limit - incomingOverhead
+	limit -= incomingOverhead
+	frame := (courier.LargePayload-frameMargin-frameBase)/most - entryOverhead
+	return min(limit, frame)
 }
 
 // fitText moves the text into the blob store when the message would not
@@ -506,21 +516,46 @@ func (d *Device) seal(body []byte, dests []destination) error {
 	return nil
 }
 
+// Estimates for packing fan-out frames: the IDS dictionary's fixed keys
+// (c, v, i, U, sP, E, fcn, ua and plist framing), and per destination its
+// keys, tP, token and session token besides the payload.
+const (
+	frameBase     = 160
+	entryOverhead = 48 + 320 + 32 + 32
+)
+
 // packFrames splits destinations into chunks whose IDS dictionary fits a
-// fan-out frame (courier.LargePayload) and ids.MaxDestinations.
+// fan-out frame (courier.LargePayload) and ids.MaxDestinations, keeping
+// the destinations of one handle together.
 func packFrames(dests []destination) [][]destination {
-	const base = 160 // c, v, i, U, sP, E, fcn, ua and plist framing
+	var groups [][]destination
+	index := map[string]int{}
+	for _, dst := range dests {
+		i, ok := index[dst.dev.Handle]
+		if !ok {
+			i = len(groups)
+			index[dst.dev.Handle] = i
+			groups = append(groups, nil)
+		}
+		groups[i] = append(groups[i], dst)
+	}
+	est := func(dst destination) int {
+		return len(dst.payload) + len(dst.dev.Handle) + len(dst.dev.PushToken) + len(dst.dev.SessionToken) + 48
+	}
 	var out [][]destination
 	var cur []destination
-	size := base
-	for _, dst := range dests {
-		est := len(dst.payload) + len(dst.dev.Handle) + len(dst.dev.PushToken) + len(dst.dev.SessionToken) + 48
-		if len(cur) > 0 && (size+est > courier.LargePayload-frameMargin || len(cur) == ids.MaxDestinations) {
-			out = append(out, cur)
-			cur, size = nil, base
+	size := frameBase
+	for _, g := range groups {
+		gsize := 0
+		for _, dst := range g {
+			gsize += est(dst)
 		}
-		cur = append(cur, dst)
-		size += est
+		if len(cur) > 0 && (size+gsize > courier.LargePayload-frameMargin || len(cur)+len(g) > ids.MaxDestinations) {
+			out = append(out, cur)
+			cur, size = nil, frameBase
+		}
+		cur = append(cur, g...)
+		size += gsize
 	}
 	if len(cur) > 0 {
 		out = append(out, cur)

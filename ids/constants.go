@@ -57,4 +57,12 @@ const (
 	StatusUnknownToken = 1 // the destination token was not issued by the relay
 	StatusTooLarge     = 3 // the delivery would exceed the recipient's payload limit
 	StatusMalformed    = 5 // the destination entry lacks a 32-byte token or a payload
+	// StatusNotRegistered: the destination token is not a device the
+	// directory lists (removed, or never registered); look the handle up
+	// again.
+	StatusNotRegistered = 6
+	// StatusIncomplete: the send misses registered devices of this
+	// destination's handle, so none of its copies was stored; look the
+	// handle up again and send to all of its devices.
+	StatusIncomplete = 7
 )

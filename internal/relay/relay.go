@@ -68,6 +68,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/courier"
+	"github.com/sealpost/sealpost/ids"
 	"github.com/sealpost/sealpost/internal/relay/mailbox"
 )
 
@@ -112,6 +113,15 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives logs; nil discards them.
 	Logger *slog.Logger
+	// CheckFanout, if set, is asked about every fan-out send before
+	// anything is stored: the sender's token and the parsed IDS message.
+	// It returns nil (all fine) or one status per destination; a
+	// destination whose status is not ids.StatusAccepted is answered with
+	// it and not stored. The server assembly sets it from the directory,
+	// so that a send missing a registered device or including a removed
+	// one is refused and the sender looks the handle up again (K6). It is
+	// called on the connection's goroutine.
+	CheckFanout func(ctx context.Context, sender mailbox.Token, o *ids.Outgoing) []int
 }
 
 // Service is the relay. Create it with New, give it connections with

@@ -80,10 +80,20 @@ func (c *conn) fanout(topic courier.Topic, payload, id []byte) error {
 		msgExpiry = true
 	}
 	status := make([]int, len(o.Destinations))
+	var verdict []int
+	if s.opt.CheckFanout != nil {
+		if verdict = s.opt.CheckFanout(s.ctx, c.token, o); len(verdict) != len(o.Destinations) {
+			verdict = nil
+		}
+	}
 	var ds []mailbox.Delivery
 	for i, dst := range o.Destinations {
 		if len(dst.Token) != courier.TokenSize || dst.Payload == nil {
 			status[i] = ids.StatusMalformed
+			continue
+		}
+		if verdict != nil && verdict[i] != ids.StatusAccepted {
+			status[i] = verdict[i]
 			continue
 		}
 		tok := mailbox.Token(dst.Token)

@@ -3,7 +3,8 @@
 // mailbox) and, when it is built, the blob store, on one loopback TLS port
 // behind the real server assembly (internal/server: one listener, ALPN
 // routing). Tests of the client SDK and the CLI drive it as they would a
-// running sealpostd.
+// running sealpostd. The relay checks each fan-out against the directory
+// (server.FanoutCheck, K6) unless Options.NoFanoutCheck.
 //
 //	rig := testrig.Start(t, testrig.Options{})
 //	// rig.URL, rig.CAPEM (what sealpost init --ca takes), rig.Code(handle)
@@ -40,6 +41,7 @@ import (
 	"github.com/sealpost/sealpost/internal/directory/storage/backend"
 	"github.com/sealpost/sealpost/internal/ratelimit"
 	"github.com/sealpost/sealpost/internal/relay"
+	"github.com/sealpost/sealpost/internal/relay/mailbox"
 	"github.com/sealpost/sealpost/internal/relay/mailbox/embedded"
 	"github.com/sealpost/sealpost/internal/server"
 )
@@ -53,6 +55,10 @@ type Options struct {
 	DefaultLimits bool
 	// Logger receives the server's logs; nil discards them.
 	Logger *slog.Logger
+	// NoFanoutCheck turns off the relay's check of fan-outs against the
+	// directory (server.FanoutCheck: removed devices and handles whose
+	// devices are missing are refused, K6), which the rig has by default.
+	NoFanoutCheck bool
 }
 
 // TB is the part of testing.TB a Rig needs; a demo passes its own.
@@ -152,8 +158,11 @@ func New(opt Options, tempDir func() string) (*Rig, error) {
 	if r.tokens, err = relay.OpenTokens(filepath.Join(dataDir, "relay", "tokens")); err != nil {
 		return nil, fmt.Errorf("relay tokens: %w", err)
 	}
-	if r.relay, err = relay.New(relay.Options{DeviceCAs: []*x509.Certificate{srv.DeviceCA().Cert}, Mailbox: r.mbox,
-		Tokens: r.tokens, Logger: log}); err != nil {
+	ropt := relay.Options{DeviceCAs: []*x509.Certificate{srv.DeviceCA().Cert}, Mailbox: r.mbox, Tokens: r.tokens, Logger: log}
+	if !opt.NoFanoutCheck {
+		ropt.CheckFanout = server.FanoutCheck(r.store)
+	}
+	if r.relay, err = relay.New(ropt); err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
 	}
 	srv.SetCourier(func(c *tls.Conn) { r.relay.ServeConn(c) })
@@ -228,6 +237,22 @@ func (r *Rig) Code(handle string) (string, error) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.codes[string(h)], nil
+}
+
+// Queued returns the UUIDs of the deliveries waiting in the relay for the
+// device with push token, oldest first.
+func (r *Rig) Queued(token []byte) ([][16]byte, error) {
+	if len(token) != 32 {
+		return nil, errors.New("testrig: a push token is 32 bytes")
+	}
+	var out [][16]byte
+	for d, err := range r.mbox.Pending(context.Background(), mailbox.Token(token), 0) {
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, [16]byte(d.UUID))
+	}
+	return out, nil
 }
 
 // Online returns how many devices are connected to the relay.
