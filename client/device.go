@@ -19,6 +19,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealpost/sealpost/client/blobs"
 	"github.com/sealpost/sealpost/envelope"
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/directory/dirapi"
@@ -81,6 +82,7 @@ type Device struct {
 	tlsCfg  *tls.Config
 	httpc   *http.Client
 	dir     *dirapi.Client
+	blobc   *blobs.Client
 	addr    string // host:port of the server
 
 	mu       sync.Mutex // guards cfg, contacts, groups and the files they live in
@@ -167,6 +169,7 @@ func newDevice(home string, opt Options, cfg Config, keys *identity.Keys, pushKe
 		tlsCfg: tlsCfg, httpc: httpc, addr: addr, cfg: cfg,
 		dir: &dirapi.Client{BaseURL: strings.TrimSuffix(cfg.Server, "/"), HTTP: httpc, Keys: keys, Now: opt.Now},
 	}
+	d.blobc = &blobs.Client{BaseURL: d.dir.BaseURL, HTTP: httpc, Keys: keys, Now: opt.Now}
 	d.cache = newLookupCache(d)
 	return d, nil
 }

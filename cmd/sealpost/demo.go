@@ -163,11 +163,36 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 		dm.say("bob", "cannot attach menu.jpg: %v", err)
 	} else if err != nil {
 		return err
-	} else if err := dm.recv(ctx, alice); err != nil {
-		return err
+	} else {
+		for _, d := range []*client.Device{alice, laptop} {
+			if err := dm.recv(ctx, d); err != nil {
+				return err
+			}
+		}
 	}
 
-	// 4. An unknown recipient: nothing is sent.
+	// 4. A text too long to travel inside a message.
+	fmt.Fprintln(w, "\n-- a long text --")
+	long := strings.Repeat("Minutes of the lunch committee. ", 640) // 20,480 bytes
+	rep, err := carol.Send(ctx, client.Draft{To: []string{"Alice"}, Text: long})
+	if errors.Is(err, client.ErrAttachmentsUnavailable) {
+		dm.say("carol-phone", "cannot send a long text: %v", err)
+	} else if err != nil {
+		return err
+	} else {
+		dm.say("carol-phone", "-> Alice: a text of %d bytes, over the 16 KiB inline limit: into the blob store [message %s, %d copies]",
+			len(long), rep.ID[:8], rep.Devices)
+		if err := alice.Receive(ctx, client.ReceiveOptions{}, func(ev client.Event) error {
+			if m := ev.Message; m != nil {
+				dm.say("alice-phone", "<- %s: a text of %d bytes, fetched and verified; identical: %v", m.FromName, len(m.Text), m.Text == long)
+			}
+			return nil
+		}); err != nil {
+			return err
+		}
+	}
+
+	// 5. An unknown recipient: nothing is sent.
 	fmt.Fprintln(w, "\n-- a recipient nobody registered --")
 	_, err = alice.Send(ctx, client.Draft{To: []string{"dave@example.org"}, Text: "hello?"})
 	var ur *client.UnknownRecipientError

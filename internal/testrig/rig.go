@@ -1,6 +1,6 @@
 // Package testrig runs a whole Sealpost server in the test's process: the
 // directory (SQLite in a temporary data folder), the push relay (embedded
-// mailbox) and, when it is built, the blob store, on one loopback TLS port
+// mailbox) and the blob store (files in the data folder), on one loopback TLS port
 // behind the real server assembly (internal/server: one listener, ALPN
 // routing). Tests of the client SDK and the CLI drive it as they would a
 // running sealpostd. The relay checks each fan-out against the directory
@@ -88,6 +88,7 @@ type Rig struct {
 	mbox    *embedded.Store
 	tokens  *relay.FileTokens
 	closers []io.Closer
+	blobs   bool
 	done    chan error
 
 	mu    sync.Mutex
@@ -173,8 +174,8 @@ func New(opt Options, tempDir func() string) (*Rig, error) {
 	}
 	srv.Mux().Handle("POST "+relay.CertificatePath, relay.NewIssuer(srv.DeviceCA(), certLimit, nil))
 
-	// Blob store, when this build has one.
-	if err := r.attachBlobs(srv, dataDir, log); err != nil {
+	// Blob store: files in the data folder.
+	if err := r.attachBlobs(srv, dataDir, log, opt.DefaultLimits); err != nil {
 		return nil, fmt.Errorf("blob store: %w", err)
 	}
 
