@@ -48,7 +48,10 @@ type Config struct {
 
 // Options tune an opened device. The zero value is fine.
 type Options struct {
-	// Now is the clock (time.Now if nil).
+	// Now is the clock of the device's own decisions: lookup cache
+	// lifetimes, the dedup horizon, pair-ec counters (time.Now if nil).
+	// Requests to the server are always signed with the system clock,
+	// which the server checks against its own.
 	Now func() time.Time
 	// Logger receives the device's local log: what was sent, received,
 	// dropped and why, with message IDs and handles but never keys or
@@ -167,9 +170,9 @@ func newDevice(home string, opt Options, cfg Config, keys *identity.Keys, pushKe
 	d := &Device{
 		home: home, opt: opt, log: log, now: opt.Now, keys: keys, pushKey: pushKey, cert: cert,
 		tlsCfg: tlsCfg, httpc: httpc, addr: addr, cfg: cfg,
-		dir: &dirapi.Client{BaseURL: strings.TrimSuffix(cfg.Server, "/"), HTTP: httpc, Keys: keys, Now: opt.Now},
+		dir: &dirapi.Client{BaseURL: strings.TrimSuffix(cfg.Server, "/"), HTTP: httpc, Keys: keys},
 	}
-	d.blobc = &blobs.Client{BaseURL: d.dir.BaseURL, HTTP: httpc, Keys: keys, Now: opt.Now}
+	d.blobc = &blobs.Client{BaseURL: d.dir.BaseURL, HTTP: httpc, Keys: keys}
 	d.cache = newLookupCache(d)
 	return d, nil
 }
