@@ -34,7 +34,7 @@ var (
 	keys     *identity.Keys
 )
 
-func deviceKeys(t *testing.T) *identity.Keys {
+func deviceKeys(t testing.TB) *identity.Keys {
 	keysOnce.Do(func() {
 		var err error
 		if keys, err = identity.Generate(); err != nil {
@@ -67,7 +67,7 @@ func (d devices) Account(ctx context.Context, id string) (string, error) {
 }
 
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	srv    *httptest.Server
 	client *Client
 	puts   atomic.Int32 // chunk PUTs answered 200
@@ -75,7 +75,7 @@ type env struct {
 	dir    string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	store, err := fs.Open(t.TempDir())
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 
@@ -77,7 +78,7 @@ func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Ke
 		}
 	}
 	src := &countingReaderAt{r: f, total: 2 * size, fn: report}
-	err = attachment.DecryptFile(dest, src, size, key, sig)
+	err = decryptFile(dest, src, size, key, sig)
 	f.Close()
 	if err == nil || errors.Is(err, attachment.ErrCannotOpen) {
 		os.Remove(partial)
@@ -137,12 +138,13 @@ func (c *Client) fetch(ctx context.Context, uri string, f *os.File, have *int64,
 	default:
 		return responseError(resp)
 	}
-	// Read one byte more than is left: a longer blob is refused.
+	// Read one byte more than is left: a longer blob is refused. Whole
+	// buffers are written at once, to keep system calls few.
 	body := io.LimitReader(resp.Body, size-*have+1)
 	buf := make([]byte, 256<<10)
 	next := *have
 	for {
-		n, rerr := body.Read(buf)
+		n, rerr := io.ReadFull(body, buf)
 		if n > 0 {
 			if *have+int64(n) > size {
 				return attachment.ErrCannotOpen
@@ -156,14 +158,16 @@ func (c *Client) fetch(ctx context.Context, uri string, f *os.File, have *int64,
 				next = *have + 1<<20
 			}
 		}
-		if rerr == io.EOF {
+		switch {
+		case rerr == nil:
+			continue
+		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF: // the body ended
 			if *have < size {
 				return &netError{io.ErrUnexpectedEOF}
 			}
 			report(Progress{Phase: PhaseDownload, Done: *have, Total: size})
 			return nil
-		}
-		if rerr != nil {
+		default:
 			return &netError{rerr}
 		}
 	}
@@ -203,6 +207,65 @@ func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
 	if c.done >= c.next {
 		c.fn(Progress{Phase: PhaseDecrypt, Done: min(c.done, c.total), Total: c.total})
 		c.next = c.done + 4<<20
+	}
+	return n, err
+}
+
+// decryptFile is attachment.DecryptFile, but it asks the system to start
+// writing the plaintext to disk as it goes (writeBehind), so that the
+// final sync does not wait for the whole file: attachment.Decrypt checks
+// the signature over all of src before it writes the first byte to the
+// temporary file, which is renamed to dest only after a second check;
+// on any error it is removed.
+func decryptFile(dest string, src io.ReaderAt, size int64, key attachment.Key, sig attachment.Signature) (err error) {
+	dir := filepath.Dir(dest)
+	f, err := os.CreateTemp(dir, ".sealpost-blob-*.partial") // mode 0600
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer func() {
+		if err != nil {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	w := &writeBehind{f: f}
+	if err = attachment.Decrypt(w, src, size, key, sig); err != nil {
+		return err
+	}
+	if err = f.Sync(); err != nil {
+		return err
+	}
+	if err = f.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp, dest); err != nil {
+		return err
+	}
+	if d, derr := os.Open(dir); derr == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// writeBehind writes to f and, every writeBehindEvery bytes, starts the
+// write-back of what it wrote since the last time (without waiting).
+type writeBehind struct {
+	f       *os.File
+	off     int64 // bytes written
+	flushed int64 // bytes whose write-back has been started
+}
+
+const writeBehindEvery = 8 << 20
+
+func (w *writeBehind) Write(p []byte) (int, error) {
+	n, err := w.f.Write(p)
+	w.off += int64(n)
+	if w.off-w.flushed >= writeBehindEvery {
+		startWriteback(w.f, w.flushed, w.off-w.flushed)
+		w.flushed = w.off
 	}
 	return n, err
 }
