@@ -6,10 +6,10 @@ import (
 	"encoding/hex"
 	"math"
 	"math/big"
-	"runtime/metrics"
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/testkit"
 )
 
 // Seeds live in testdata/fuzz/FuzzXxx/ (the vector encodings and a few
@@ -25,19 +25,9 @@ const (
 	fzAllocPerByte = 64
 )
 
-// fzAllocated returns the bytes the heap allocated while fn ran.
-func fzAllocated(fn func()) uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	before := s[0].Value.Uint64()
-	fn()
-	metrics.Read(s)
-	return s[0].Value.Uint64() - before
-}
-
 func fzCheckAlloc(t *testing.T, in []byte, fn func()) {
 	t.Helper()
-	if n, limit := fzAllocated(fn), uint64(fzAllocSlack+fzAllocPerByte*len(in)); n > limit {
+	if n, limit := testkit.Allocated(fn), uint64(fzAllocSlack+fzAllocPerByte*len(in)); n > limit {
 		t.Fatalf("allocated %d bytes for a %d-byte input (limit %d)", n, len(in), limit)
 	}
 }

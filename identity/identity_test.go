@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/internal/vectors"
 )
 
@@ -30,14 +31,12 @@ import (
 // from crypto/sha256 over the spec's offsets, curve membership from the
 // curve equation with math/big, and signatures with crypto/ecdsa.
 
-var fzVectorDir = filepath.Join("..", "testdata", "vectors")
-
 // fzKeysJSON reads keys.json as written (vectors.ReadKeyEntries decodes the
 // JSON only; no key goes through this package), as the expectation the
 // keys built by vectors.LoadKeys are compared with.
 func fzKeysJSON(t testing.TB) map[string]vectors.KeyEntry {
 	t.Helper()
-	m, err := vectors.ReadKeyEntries(filepath.Join(fzVectorDir, "keys.json"))
+	m, err := vectors.ReadKeyEntries(filepath.Join(testkit.VectorDir, "keys.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,21 +48,9 @@ func fzKeysJSON(t testing.TB) map[string]vectors.KeyEntry {
 	return m
 }
 
-func fzVectorKeys(t testing.TB) vectors.Keys {
-	t.Helper()
-	k, err := vectors.LoadKeys(filepath.Join(fzVectorDir, "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return k
-}
-
 func fzPrekeyVector(t testing.TB) vectors.Prekey {
 	t.Helper()
-	f, err := vectors.LoadFile(filepath.Join(fzVectorDir, "pairec_from_spec_python.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	f := testkit.VectorFile(t, "pairec_from_spec_python.json")
 	if len(f.Prekeys) == 0 {
 		t.Fatal("no prekey_vectors")
 	}
@@ -231,7 +218,7 @@ func TestFzGeneratePublicLayout(t *testing.T) {
 
 func TestFzPublicHash(t *testing.T) {
 	pubs := []*identity.Public{fzGenerate(t).Public()}
-	for _, p := range fzVectorKeys(t) {
+	for _, p := range testkit.VectorKeys(t) {
 		pubs = append(pubs, p.Keys.Public())
 	}
 	for _, p := range pubs {
@@ -249,7 +236,7 @@ func TestFzPublicHash(t *testing.T) {
 
 func TestFzVectorKeysMatchJSON(t *testing.T) {
 	js := fzKeysJSON(t)
-	keys := fzVectorKeys(t)
+	keys := testkit.VectorKeys(t)
 	for name, e := range js {
 		k := keys[name].Keys
 		if got := hex.EncodeToString(k.Public().Bytes()); got != e.PublicHex {
@@ -721,7 +708,7 @@ func TestFzPrekeyVector(t *testing.T) {
 		t.Fatalf("prekey vector is for %q", v.Device)
 	}
 	js := fzKeysJSON(t)
-	keys := fzVectorKeys(t)
+	keys := testkit.VectorKeys(t)
 	sp, err := identity.ParseSignedPrekey(v.Record)
 	if err != nil {
 		t.Fatal(err)
@@ -754,7 +741,7 @@ func TestFzPrekeyVector(t *testing.T) {
 
 func TestFzPrekeyTamper(t *testing.T) {
 	v := fzPrekeyVector(t)
-	bob := fzVectorKeys(t)["bob"].Keys.DeviceKey()
+	bob := testkit.VectorKeys(t)["bob"].Keys.DeviceKey()
 	sp, err := identity.ParseSignedPrekey(v.Record)
 	if err != nil {
 		t.Fatal(err)

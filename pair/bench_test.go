@@ -22,12 +22,10 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"errors"
-	"sync"
 	"testing"
 
-	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/benchratio/cpuclock"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/pair"
 )
 
@@ -56,38 +54,10 @@ var bnSizes = []bnSize{
 }
 
 var (
-	bnOnce       sync.Once
-	bnAlice      *identity.Keys
-	bnBob        *identity.Keys
-	bnKeysErr    error
 	bnSinkBytes  []byte
 	bnSinkBool   bool
 	bnSinkDigest [32]byte
 )
-
-// bnKeys returns the vector parties alice (sender) and bob (receiver).
-func bnKeys(b *testing.B) (alice, bob *identity.Keys) {
-	b.Helper()
-	bnOnce.Do(func() {
-		var ks vectors.Keys
-		ks, bnKeysErr = vectors.LoadKeys("../testdata/vectors/keys.json")
-		if bnKeysErr == nil {
-			bnAlice, bnBob = ks["alice"].Keys, ks["bob"].Keys
-		}
-	})
-	if bnKeysErr != nil {
-		b.Fatal(bnKeysErr)
-	}
-	return bnAlice, bnBob
-}
-
-func bnPlaintext(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*7 + 3)
-	}
-	return p
-}
 
 // bnLoop runs f in a b.Loop and reports, next to the wall-clock ns/op, the
 // process CPU time per iteration as cpu-ns/op (see internal/benchratio).
@@ -105,10 +75,10 @@ func bnLoop(b *testing.B, f func() error) {
 }
 
 func BenchmarkBnSeal(b *testing.B) {
-	alice, bob := bnKeys(b)
+	alice, bob, _ := testkit.Parties(b)
 	for _, sz := range bnSizes {
 		b.Run(sz.name, func(b *testing.B) {
-			pt := bnPlaintext(sz.plaintext)
+			pt := testkit.Filler(sz.plaintext)
 			b.SetBytes(int64(sz.plaintext))
 			bnLoop(b, func() error {
 				out, err := pair.Seal(alice, bob.Public(), pt)
@@ -123,10 +93,10 @@ func BenchmarkBnSeal(b *testing.B) {
 }
 
 func BenchmarkBnOpen(b *testing.B) {
-	alice, bob := bnKeys(b)
+	alice, bob, _ := testkit.Parties(b)
 	for _, sz := range bnSizes {
 		b.Run(sz.name, func(b *testing.B) {
-			pt := bnPlaintext(sz.plaintext)
+			pt := testkit.Filler(sz.plaintext)
 			payload, err := pair.Seal(alice, bob.Public(), pt)
 			if err != nil {
 				b.Fatal(err)
@@ -150,7 +120,7 @@ func BenchmarkBnOpen(b *testing.B) {
 // BenchmarkBnPrim measures the primitives of Seal and Open alone, through the
 // same standard-library calls, with the same keys and input sizes.
 func BenchmarkBnPrim(b *testing.B) {
-	alice, bob := bnKeys(b)
+	alice, bob, _ := testkit.Parties(b)
 	rsaPub := bob.Public().EncryptionKey()
 	rsaPriv := bob.EncryptionKey()
 	signer := alice.SigningKey()
@@ -166,7 +136,7 @@ func BenchmarkBnPrim(b *testing.B) {
 
 	// RSA-OAEP (SHA-1, MGF1-SHA-1, empty label) of K ‖ C[:100]: 116 bytes
 	// for every plaintext of 100 bytes or more, which all sizes here are.
-	wrapped := bnPlaintext(bnSizes[0].wrapped)
+	wrapped := testkit.Filler(bnSizes[0].wrapped)
 	block, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, rsaPub, wrapped, nil)
 	if err != nil {
 		b.Fatal(err)
@@ -220,7 +190,7 @@ func BenchmarkBnPrim(b *testing.B) {
 	for _, sz := range bnSizes {
 		// SHA-1 over the signed body.
 		b.Run("SHA-1/"+sz.name, func(b *testing.B) {
-			in := bnPlaintext(sz.body)
+			in := testkit.Filler(sz.body)
 			b.SetBytes(int64(sz.body))
 			bnLoop(b, func() error {
 				d := sha1.Sum(in)
@@ -230,7 +200,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 		// HMAC-SHA256 keyed with the 11-byte seed over M ‖ 0x02 ‖ H ‖ H.
 		b.Run("HMAC-SHA256/"+sz.name, func(b *testing.B) {
-			in := bnPlaintext(sz.hmacInput)
+			in := testkit.Filler(sz.hmacInput)
 			key := make([]byte, 11)
 			b.SetBytes(int64(sz.hmacInput))
 			bnLoop(b, func() error {
@@ -242,7 +212,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 		// AES-128-CTR over the plaintext, key schedule included.
 		b.Run("AES-128-CTR/"+sz.name, func(b *testing.B) {
-			in := bnPlaintext(sz.plaintext)
+			in := testkit.Filler(sz.plaintext)
 			out := make([]byte, sz.plaintext)
 			key := make([]byte, 16)
 			iv := make([]byte, 16)

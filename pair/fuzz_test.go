@@ -4,45 +4,19 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"path/filepath"
-	"runtime/metrics"
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 )
-
-var fzVectorDir = filepath.Join("..", "testdata", "vectors")
-
-// fzLoadKeys builds every party of keys.json; vectors.LoadKeys checks the
-// published blob, identity hash and compact keys against the keys.
-func fzLoadKeys(tb testing.TB) vectors.Keys {
-	tb.Helper()
-	keys, err := vectors.LoadKeys(filepath.Join(fzVectorDir, "keys.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return keys
-}
-
-// fzLoadVectors reads one vector file of testdata/vectors.
-func fzLoadVectors(tb testing.TB, name string) []vectors.Vector {
-	tb.Helper()
-	f, err := vectors.LoadFile(filepath.Join(fzVectorDir, name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return f.Vectors
-}
 
 // fzPositives returns the payloads of the pair vectors from alice to bob
 // that must open, with their plaintexts, after checking that they do.
 func fzPositives(tb testing.TB, bob *identity.Keys, alice *identity.Public) map[string][]byte {
 	tb.Helper()
-	vecs := fzLoadVectors(tb, "pair_from_pypush.json")
 	out := map[string][]byte{}
-	for _, v := range vecs {
+	for _, v := range testkit.VectorFile(tb, "pair_from_pypush.json").Vectors {
 		payload, plaintext := []byte(v.Payload), []byte(v.Plaintext)
 		got, err := Open(bob, alice, payload)
 		if v.Expect == "ok" && v.Sender == "alice" && v.Receiver == "bob" {
@@ -60,15 +34,6 @@ func fzPositives(tb testing.TB, bob *identity.Keys, alice *identity.Public) map[
 	return out
 }
 
-func fzAllocated(fn func()) uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	before := s[0].Value.Uint64()
-	fn()
-	metrics.Read(s)
-	return s[0].Value.Uint64() - before
-}
-
 // fzAllocLimit bounds what one call may allocate: a fixed allowance for the
 // RSA and ECDSA arithmetic (and the runtime counting small allocations a
 // span at a time), plus a multiple of the input.
@@ -81,7 +46,7 @@ func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var p parsed
 		var ok bool
-		if n := fzAllocated(func() { p, ok = parse(b) }); n > fzAllocLimit(len(b)) {
+		if n := testkit.Allocated(func() { p, ok = parse(b) }); n > fzAllocLimit(len(b)) {
 			t.Fatalf("parse allocated %d bytes for %d", n, len(b))
 		}
 		// 02 ‖ n u16 ‖ body (n ≥ 160) ‖ s u8 ‖ sig (1 ≤ s ≤ 72), nothing after.
@@ -121,13 +86,13 @@ func FuzzParse(f *testing.F) {
 // return only the one opaque error, and succeed only on the positive vectors.
 // Seeds: testdata/fuzz/FuzzOpen (all pair vectors, positive and negative).
 func FuzzOpen(f *testing.F) {
-	keys := fzLoadKeys(f)
+	keys := testkit.VectorKeys(f)
 	bob, alice := keys["bob"].Keys, keys["alice"].Keys.Public()
 	positives := fzPositives(f, bob, alice)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var plaintext []byte
 		var err error
-		if n := fzAllocated(func() { plaintext, err = Open(bob, alice, b) }); n > fzAllocLimit(len(b)) {
+		if n := testkit.Allocated(func() { plaintext, err = Open(bob, alice, b) }); n > fzAllocLimit(len(b)) {
 			t.Fatalf("Open allocated %d bytes for %d", n, len(b))
 		}
 		want, isVector := positives[string(b)]

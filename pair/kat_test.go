@@ -31,10 +31,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"math/big"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -42,48 +40,16 @@ import (
 	"testing/cryptotest"
 
 	"github.com/sealpost/sealpost/identity"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/pair"
 )
 
 // tkUpdate rewrites the frozen KAT files from the current Seal. The flag is
 // looked up first, so another test file of this package that also defines
 // -update does not make the test binary panic at init.
-var tkUpdate = tkBoolFlag("update", "rewrite testdata/kat/*.json from the current Seal (re-baseline the byte-exact KATs)")
-
-func tkBoolFlag(name, usage string) func() bool {
-	if f := flag.Lookup(name); f != nil {
-		return func() bool { return f.Value.String() == "true" }
-	}
-	p := flag.Bool(name, false, usage)
-	return func() bool { return *p }
-}
+var tkUpdate = testkit.BoolFlag("update", "rewrite testdata/kat/*.json from the current Seal (re-baseline the byte-exact KATs)")
 
 const tkKATPath = "testdata/kat/pair_kat.json"
-
-// tkParties loads alice, bob and mallory from the interoperability keys.
-func tkParties(t testing.TB) (alice, bob, mallory *identity.Keys) {
-	t.Helper()
-	keys, err := vectors.LoadKeys(filepath.Join("..", "testdata", "vectors", "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"alice", "bob", "mallory"} {
-		if keys[n] == nil {
-			t.Fatalf("keys.json has no %q", n)
-		}
-	}
-	return keys["alice"].Keys, keys["bob"].Keys, keys["mallory"].Keys
-}
-
-// tkPlaintext returns the first n bytes of ChaCha8 seeded with LE64(seed).
-func tkPlaintext(seed uint64, n int) []byte {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], seed)
-	b := make([]byte, n)
-	mrand.NewChaCha8(s).Read(b)
-	return b
-}
 
 type tkKATFile struct {
 	Note      string         `json:"note"`
@@ -144,7 +110,7 @@ func tkWriteKAT(t *testing.T, alice, bob *identity.Keys) {
 		Receiver:  "bob",
 	}
 	for _, c := range tkKATCases() {
-		pt := tkPlaintext(c.PlaintextSeed, c.Size)
+		pt := testkit.Plaintext(c.PlaintextSeed, c.Size)
 		sum := sha256.Sum256(pt)
 		c.PlaintextSHA256 = hex.EncodeToString(sum[:])
 		cryptotest.SetGlobalRandom(t, c.RandomSeed)
@@ -170,7 +136,7 @@ func tkWriteKAT(t *testing.T, alice, bob *identity.Keys) {
 
 // TestTkKAT checks the frozen vectors in both directions.
 func TestTkKAT(t *testing.T) {
-	alice, bob, _ := tkParties(t)
+	alice, bob, _ := testkit.Parties(t)
 	if tkUpdate() {
 		tkWriteKAT(t, alice, bob)
 	}
@@ -203,7 +169,7 @@ func TestTkKAT(t *testing.T) {
 	var decOK, encExact, encChanged int
 	for _, v := range f.Vectors {
 		t.Run(v.Name, func(t *testing.T) {
-			pt := tkPlaintext(v.PlaintextSeed, v.Size)
+			pt := testkit.Plaintext(v.PlaintextSeed, v.Size)
 			if sum := sha256.Sum256(pt); hex.EncodeToString(sum[:]) != v.PlaintextSHA256 {
 				t.Fatalf("plaintext generator does not give plaintext_sha256_hex")
 			}

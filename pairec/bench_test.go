@@ -23,12 +23,10 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
-	"sync"
 	"testing"
 
-	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/benchratio/cpuclock"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/pairec"
 )
 
@@ -65,44 +63,12 @@ var bnSizes = []bnSize{
 }
 
 var (
-	bnOnce      sync.Once
-	bnAlice     *identity.Keys
-	bnBob       *identity.Keys
-	bnKeysErr   error
 	bnSinkBytes []byte
 	bnSinkBool  bool
 	bnSinkInner *pairec.Inner
 	bnSinkAny   any
 	bnSinkSum   [32]byte
 )
-
-// bnKeys returns the vector parties alice (sender) and bob (receiver).
-func bnKeys(b *testing.B) (alice, bob *identity.Keys) {
-	b.Helper()
-	bnOnce.Do(func() {
-		var ks vectors.Keys
-		ks, bnKeysErr = vectors.LoadKeys("../testdata/vectors/keys.json")
-		if bnKeysErr == nil {
-			bnAlice, bnBob = ks["alice"].Keys, ks["bob"].Keys
-		}
-	})
-	if bnKeysErr != nil {
-		b.Fatal(bnKeysErr)
-	}
-	return bnAlice, bnBob
-}
-
-func bnBytes(n int) []byte {
-	p := make([]byte, n)
-	for i := range p {
-		p[i] = byte(i*7 + 3)
-	}
-	return p
-}
-
-func bnRecipient(k *identity.Keys) pairec.Recipient {
-	return pairec.Recipient{Device: k.DeviceKey(), Prekey: k.SignedPrekey().Prekey}
-}
 
 // bnLoop runs f in a b.Loop and reports, next to the wall-clock ns/op, the
 // process CPU time per iteration as cpu-ns/op (see internal/benchratio).
@@ -120,11 +86,11 @@ func bnLoop(b *testing.B, f func() error) {
 }
 
 func BenchmarkBnSeal(b *testing.B) {
-	alice, bob := bnKeys(b)
-	to := bnRecipient(bob)
+	alice, bob, _ := testkit.Parties(b)
+	to := tkRecipient(bob)
 	for _, sz := range bnSizes {
 		b.Run(sz.name, func(b *testing.B) {
-			in := &pairec.Inner{Message: bnBytes(sz.message), Counter: 1}
+			in := &pairec.Inner{Message: testkit.Filler(sz.message), Counter: 1}
 			b.SetBytes(int64(sz.message))
 			bnLoop(b, func() error {
 				out, err := pairec.Seal(alice, to, in)
@@ -139,11 +105,11 @@ func BenchmarkBnSeal(b *testing.B) {
 }
 
 func BenchmarkBnOpen(b *testing.B) {
-	alice, bob := bnKeys(b)
+	alice, bob, _ := testkit.Parties(b)
 	for _, sz := range bnSizes {
 		b.Run(sz.name, func(b *testing.B) {
-			msg := bnBytes(sz.message)
-			payload, err := pairec.Seal(alice, bnRecipient(bob), &pairec.Inner{Message: msg, Counter: 1})
+			msg := testkit.Filler(sz.message)
+			payload, err := pairec.Seal(alice, tkRecipient(bob), &pairec.Inner{Message: msg, Counter: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -166,7 +132,7 @@ func BenchmarkBnOpen(b *testing.B) {
 // BenchmarkBnPrim measures the primitives of Seal and Open alone, through
 // standard-library calls, with the same keys and input sizes.
 func BenchmarkBnPrim(b *testing.B) {
-	alice, bob := bnKeys(b)
+	alice, bob, _ := testkit.Parties(b)
 	signer := alice.DeviceSigningKey()
 	verifier, err := alice.DeviceKey().PublicKey()
 	if err != nil {
@@ -271,7 +237,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 		// SHA-256 over S ‖ prekey ‖ ephemeral ‖ device ‖ ciphertext.
 		b.Run("SHA-256/"+sz.name, func(b *testing.B) {
-			in := bnBytes(sz.signed)
+			in := testkit.Filler(sz.signed)
 			b.SetBytes(int64(sz.signed))
 			bnLoop(b, func() error {
 				bnSinkSum = sha256.Sum256(in)
@@ -280,7 +246,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 		// AES-256-CTR over the padded inner message, key schedule included.
 		b.Run("AES-256-CTR/"+sz.name, func(b *testing.B) {
-			buf := bnBytes(sz.padded)
+			buf := testkit.Filler(sz.padded)
 			key := make([]byte, 32)
 			iv := make([]byte, 16)
 			b.SetBytes(int64(sz.padded))

@@ -5,8 +5,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"math"
-	"path/filepath"
-	"runtime/metrics"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -14,31 +12,8 @@ import (
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
 	"github.com/sealpost/sealpost/internal/pbwire"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 )
-
-var fzVectorDir = filepath.Join("..", "testdata", "vectors")
-
-// fzLoadKeys builds every party of keys.json; vectors.LoadKeys checks the
-// published blob, identity hash and compact keys against the keys.
-func fzLoadKeys(tb testing.TB) vectors.Keys {
-	tb.Helper()
-	keys, err := vectors.LoadKeys(filepath.Join(fzVectorDir, "keys.json"))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return keys
-}
-
-// fzLoadVectors reads one vector file of testdata/vectors.
-func fzLoadVectors(tb testing.TB, name string) []vectors.Vector {
-	tb.Helper()
-	f, err := vectors.LoadFile(filepath.Join(fzVectorDir, name))
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return f.Vectors
-}
 
 type fzPositive struct {
 	message []byte
@@ -49,9 +24,8 @@ type fzPositive struct {
 // after checking that they do.
 func fzPositives(tb testing.TB, bob *identity.Keys, alice identity.CompactKey) map[string]fzPositive {
 	tb.Helper()
-	vecs := fzLoadVectors(tb, "pairec_from_spec_python.json")
 	out := map[string]fzPositive{}
-	for _, v := range vecs {
+	for _, v := range testkit.VectorFile(tb, "pairec_from_spec_python.json").Vectors {
 		payload, plaintext := []byte(v.Payload), []byte(v.Plaintext)
 		in, err := Open(bob, alice, payload)
 		if v.Expect == "ok" && v.Sender == "alice" && v.Receiver == "bob" {
@@ -67,15 +41,6 @@ func fzPositives(tb testing.TB, bob *identity.Keys, alice identity.CompactKey) m
 		tb.Fatal("no positive vectors")
 	}
 	return out
-}
-
-func fzAllocated(fn func()) uint64 {
-	s := []metrics.Sample{{Name: "/gc/heap/allocs:bytes"}}
-	metrics.Read(s)
-	before := s[0].Value.Uint64()
-	fn()
-	metrics.Read(s)
-	return s[0].Value.Uint64() - before
 }
 
 // fzAllocLimit bounds what one call may allocate: a fixed allowance for the
@@ -135,7 +100,7 @@ func FuzzParseOuter(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var o outer
 		var ok bool
-		if n := fzAllocated(func() { o, ok = parseOuter(b) }); n > fzAllocLimit(len(b)) {
+		if n := testkit.Allocated(func() { o, ok = parseOuter(b) }); n > fzAllocLimit(len(b)) {
 			t.Fatalf("parseOuter allocated %d bytes for %d", n, len(b))
 		}
 		if !ok {
@@ -165,7 +130,7 @@ func FuzzUnpadAndParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var in *Inner
 		var ok bool
-		if n := fzAllocated(func() { in, ok = unpadAndParse(b) }); n > fzAllocLimit(len(b)) {
+		if n := testkit.Allocated(func() { in, ok = unpadAndParse(b) }); n > fzAllocLimit(len(b)) {
 			t.Fatalf("unpadAndParse allocated %d bytes for %d", n, len(b))
 		}
 		// The rule, computed here: the last 4 bytes give p < 16, the part
@@ -208,13 +173,13 @@ func FuzzUnpadAndParse(f *testing.F) {
 // positive vectors.
 // Seeds: testdata/fuzz/FuzzOpen (all pair-ec vector payloads).
 func FuzzOpen(f *testing.F) {
-	keys := fzLoadKeys(f)
+	keys := testkit.VectorKeys(f)
 	bob, alice := keys["bob"].Keys, keys["alice"].Keys.DeviceKey()
 	positives := fzPositives(f, bob, alice)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var in *Inner
 		var err error
-		if n := fzAllocated(func() { in, err = Open(bob, alice, b) }); n > fzAllocLimit(len(b)) {
+		if n := testkit.Allocated(func() { in, err = Open(bob, alice, b) }); n > fzAllocLimit(len(b)) {
 			t.Fatalf("Open allocated %d bytes for %d", n, len(b))
 		}
 		want, isVector := positives[string(b)]

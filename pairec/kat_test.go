@@ -26,12 +26,9 @@ package pairec_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
-	"flag"
 	"fmt"
-	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -41,52 +38,20 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sealpost/sealpost/identity"
-	"github.com/sealpost/sealpost/internal/vectors"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/pairec"
 )
 
 // tkUpdate rewrites the frozen KAT files from the current Seal. The flag is
 // looked up first, so another test file of this package that also defines
 // -update does not make the test binary panic at init.
-var tkUpdate = tkBoolFlag("update", "rewrite testdata/kat/*.json from the current Seal (re-baseline the byte-exact KATs)")
-
-func tkBoolFlag(name, usage string) func() bool {
-	if f := flag.Lookup(name); f != nil {
-		return func() bool { return f.Value.String() == "true" }
-	}
-	p := flag.Bool(name, false, usage)
-	return func() bool { return *p }
-}
+var tkUpdate = testkit.BoolFlag("update", "rewrite testdata/kat/*.json from the current Seal (re-baseline the byte-exact KATs)")
 
 const tkKATPath = "testdata/kat/pairec_kat.json"
-
-// tkParties loads alice, bob and mallory from the interoperability keys.
-func tkParties(t testing.TB) (alice, bob, mallory *identity.Keys) {
-	t.Helper()
-	keys, err := vectors.LoadKeys(filepath.Join("..", "testdata", "vectors", "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, n := range []string{"alice", "bob", "mallory"} {
-		if keys[n] == nil {
-			t.Fatalf("keys.json has no %q", n)
-		}
-	}
-	return keys["alice"].Keys, keys["bob"].Keys, keys["mallory"].Keys
-}
 
 // tkRecipient is k as a pair-ec recipient.
 func tkRecipient(k *identity.Keys) pairec.Recipient {
 	return pairec.Recipient{Device: k.DeviceKey(), Prekey: k.SignedPrekey().Prekey}
-}
-
-// tkPlaintext returns the first n bytes of ChaCha8 seeded with LE64(seed).
-func tkPlaintext(seed uint64, n int) []byte {
-	var s [32]byte
-	binary.LittleEndian.PutUint64(s[:], seed)
-	b := make([]byte, n)
-	mrand.NewChaCha8(s).Read(b)
-	return b
 }
 
 type tkKATFile struct {
@@ -147,7 +112,7 @@ func (v *tkKATVector) inner(t *testing.T) *pairec.Inner {
 	if err1 != nil || err2 != nil {
 		t.Fatal(err1, err2)
 	}
-	in := &pairec.Inner{Message: tkPlaintext(v.PlaintextSeed, v.Size), Counter: v.Counter}
+	in := &pairec.Inner{Message: testkit.Plaintext(v.PlaintextSeed, v.Size), Counter: v.Counter}
 	if len(g) > 0 {
 		in.KTGossip = g
 	}
@@ -196,7 +161,7 @@ func tkWriteKAT(t *testing.T, alice, bob *identity.Keys) {
 
 // TestTkKAT checks the frozen vectors in both directions.
 func TestTkKAT(t *testing.T) {
-	alice, bob, _ := tkParties(t)
+	alice, bob, _ := testkit.Parties(t)
 	if tkUpdate() {
 		tkWriteKAT(t, alice, bob)
 	}

@@ -36,10 +36,8 @@ import (
 	"errors"
 	"fmt"
 	mrand "math/rand/v2"
-	"runtime"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
@@ -47,6 +45,7 @@ import (
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
 	"github.com/sealpost/sealpost/internal/p256"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/pairec"
 )
 
@@ -57,145 +56,13 @@ const tkE3Envelopes = 1000
 // tkE4Rounds fresh alice → bob envelopes, each attacked in 7 ways.
 const tkE4Rounds = 300
 
-type tkFault struct {
-	kind    string
-	payload []byte
-	allowed []openerr.Reason
-}
-
-// tkTally counts the outcomes of opening tampered payloads.
-type tkTally struct {
-	mu         sync.Mutex
-	attempts   int
-	accepted   int
-	released   int // message bytes returned along with an error
-	nonNil     int // failures that returned a non-nil *Inner
-	notOpaque  int
-	external   map[string]int
-	reasons    map[openerr.Reason]int
-	kinds      map[string]int
-	unexpected map[string]int
-	examples   []string
-}
-
-func tkNewTally() *tkTally {
-	return &tkTally{external: map[string]int{}, reasons: map[openerr.Reason]int{},
-		kinds: map[string]int{}, unexpected: map[string]int{}}
-}
-
+// tkInnerBytes is how many message bytes in holds: what a refused Open
+// must not release.
 func tkInnerBytes(in *pairec.Inner) int {
 	if in == nil {
 		return 0
 	}
 	return len(in.Message) + len(in.KTGossip) + len(in.DebugInfo)
-}
-
-func (tl *tkTally) add(f *tkFault, in *pairec.Inner, err error) {
-	tl.mu.Lock()
-	defer tl.mu.Unlock()
-	tl.attempts++
-	tl.kinds[f.kind]++
-	if err == nil {
-		tl.accepted++
-		if len(tl.examples) < 5 {
-			tl.examples = append(tl.examples, fmt.Sprintf("ACCEPTED %s: %x", f.kind, f.payload[:min(len(f.payload), 48)]))
-		}
-		return
-	}
-	if in != nil {
-		tl.nonNil++
-		tl.released += tkInnerBytes(in)
-	}
-	if !errors.Is(err, pairec.ErrCannotOpen) {
-		tl.notOpaque++
-	}
-	tl.external[fmt.Sprintf("%T: %s", err, err.Error())]++
-	r, ok := openerr.ReasonOf(err)
-	if !ok {
-		r = "(no reason)"
-	}
-	tl.reasons[r]++
-	if !slices.Contains(f.allowed, r) {
-		tl.unexpected[f.kind]++
-		if len(tl.examples) < 5 {
-			tl.examples = append(tl.examples, fmt.Sprintf("%s: reason %s, want one of %v", f.kind, r, f.allowed))
-		}
-	}
-}
-
-// check fails t unless nothing was accepted or released and every error was
-// the one opaque error with an expected reason.
-func (tl *tkTally) check(t *testing.T, what string) {
-	t.Helper()
-	if tl.attempts == 0 {
-		t.Errorf("%s: no attempts", what)
-	}
-	if tl.accepted != 0 || tl.nonNil != 0 || tl.released != 0 || tl.notOpaque != 0 || len(tl.external) != 1 {
-		t.Errorf("%s: accepted=%d non_nil_inner=%d released_bytes=%d not_ErrCannotOpen=%d external_errors=%v",
-			what, tl.accepted, tl.nonNil, tl.released, tl.notOpaque, tl.external)
-	}
-	for k, r := range tl.external {
-		if k != fmt.Sprintf("%T: %s", openerr.New(openerr.Malformed), pairec.ErrCannotOpen.Error()) {
-			t.Errorf("%s: external error %q (%d times) is not the opaque ErrCannotOpen", what, k, r)
-		}
-	}
-	if len(tl.unexpected) != 0 {
-		t.Errorf("%s: unexpected reasons per fault kind: %v", what, tl.unexpected)
-	}
-	for _, e := range tl.examples {
-		t.Errorf("%s: %s", what, e)
-	}
-}
-
-// tkT is what the helpers need of a test: *testing.T at top level, and
-// tkWorker inside tkParallel, where FailNow must not be called.
-type tkT interface {
-	Helper()
-	Fatal(args ...any)
-	Fatalf(format string, args ...any)
-}
-
-// tkWorker turns Fatal into Error plus abandoning the current item.
-type tkWorker struct{ t *testing.T }
-
-type tkAbort struct{}
-
-func (w tkWorker) Helper() {}
-func (w tkWorker) Fatal(args ...any) {
-	w.t.Error(args...)
-	panic(tkAbort{})
-}
-func (w tkWorker) Fatalf(format string, args ...any) {
-	w.t.Errorf(format, args...)
-	panic(tkAbort{})
-}
-
-// tkParallel runs f(0..n-1) on GOMAXPROCS goroutines. An item whose f calls
-// Fatal is abandoned (the test is marked failed); the others still run.
-func tkParallel(t *testing.T, n int, f func(t tkT, i int)) {
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range runtime.GOMAXPROCS(0) {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= n {
-					return
-				}
-				func() {
-					defer func() {
-						if r := recover(); r != nil {
-							if _, ok := r.(tkAbort); !ok {
-								panic(r)
-							}
-						}
-					}()
-					f(tkWorker{t}, i)
-				}()
-			}
-		})
-	}
-	wg.Wait()
 }
 
 // tkField is one OuterMessage field as it sits in the payload.
@@ -206,7 +73,7 @@ type tkField struct {
 }
 
 // tkFields splits an OuterMessage with protowire (not with pbwire).
-func tkFields(t tkT, b []byte) []tkField {
+func tkFields(t testkit.T, b []byte) []tkField {
 	var out []tkField
 	for off := 0; off < len(b); {
 		num, typ, n := protowire.ConsumeTag(b[off:])
@@ -236,15 +103,9 @@ func tkEncode(fields ...tkField) []byte {
 	return b
 }
 
-func tkFlip(p []byte, off int, bit uint) []byte {
-	q := bytes.Clone(p)
-	q[off] ^= 1 << bit
-	return q
-}
-
 // tkSecret is S for the payload's ephemeral key and the receiver's prekey
 // (the receiver's private prekey: only a full key compromise gives it).
-func tkSecret(t tkT, prekey *ecdh.PrivateKey, ephX []byte) []byte {
+func tkSecret(t testkit.T, prekey *ecdh.PrivateKey, ephX []byte) []byte {
 	eph, err := identity.CompactKey(ephX).ECDH()
 	if err != nil {
 		t.Fatal(err)
@@ -259,7 +120,7 @@ func tkSecret(t tkT, prekey *ecdh.PrivateKey, ephX []byte) []byte {
 // tkResign recomputes the signature over S ‖ prekey ‖ ephemeral ‖ receiver
 // device ‖ ciphertext, with the given S and device signing key, and writes
 // the validator for sender → to.
-func tkResign(t tkT, p []byte, secret []byte, signer *identity.Keys, to *identity.Keys) []byte {
+func tkResign(t testkit.T, p []byte, secret []byte, signer *identity.Keys, to *identity.Keys) []byte {
 	f := tkFields(t, p)
 	pre, dev := to.SignedPrekey().Prekey, to.DeviceKey()
 	h := sha256.New()
@@ -279,7 +140,7 @@ func tkResign(t tkT, p []byte, secret []byte, signer *identity.Keys, to *identit
 }
 
 // tkECFaults returns the single-fault variants of the valid payload p.
-func tkECFaults(t tkT, rng *mrand.Rand, p []byte) []tkFault {
+func tkECFaults(t testkit.T, rng *mrand.Rand, p []byte) []testkit.Fault {
 	const (
 		malformed = openerr.Malformed
 		badSig    = openerr.SignatureInvalid
@@ -289,23 +150,23 @@ func tkECFaults(t tkT, rng *mrand.Rand, p []byte) []tkFault {
 	fs := tkFields(t, p)
 	ct, eph, sig, val := fs[0], fs[1], fs[2], fs[3]
 	bit := func() uint { return uint(rng.IntN(8)) }
-	var out []tkFault
+	var out []testkit.Fault
 	add := func(kind string, q []byte, allowed ...openerr.Reason) {
-		out = append(out, tkFault{kind, q, allowed})
+		out = append(out, testkit.Fault{Kind: kind, Payload: q, Allowed: allowed})
 	}
 	// The CTR body: first, middle, last byte. S is signed, so the signature
 	// catches it.
 	for i, off := range []int{ct.at, ct.at + len(ct.value)/2, ct.at + len(ct.value) - 1} {
-		add([]string{"ctr_body_first", "ctr_body_middle", "ctr_body_last"}[i], tkFlip(p, off, bit()), badSig)
+		add([]string{"ctr_body_first", "ctr_body_middle", "ctr_body_last"}[i], testkit.Flip(p, off, bit()), badSig)
 	}
 	// The ephemeral key: not a point (ECDH fails) or another S.
-	add("ephemeral", tkFlip(p, eph.at+rng.IntN(32), bit()), unwrap, badSig)
+	add("ephemeral", testkit.Flip(p, eph.at+rng.IntN(32), bit()), unwrap, badSig)
 	// The signature's r (bytes 0–31) and s (32–63).
-	add("sig_r", tkFlip(p, sig.at+rng.IntN(32), bit()), badSig)
-	add("sig_s", tkFlip(p, sig.at+32+rng.IntN(32), bit()), badSig)
+	add("sig_r", testkit.Flip(p, sig.at+rng.IntN(32), bit()), badSig)
+	add("sig_s", testkit.Flip(p, sig.at+32+rng.IntN(32), bit()), badSig)
 	// Every validator byte.
 	for k := range 7 {
-		add("validator", tkFlip(p, val.at+k, bit()), validator)
+		add("validator", testkit.Flip(p, val.at+k, bit()), validator)
 	}
 	// Every bit of every tag and length byte.
 	for _, f := range fs {
@@ -315,7 +176,7 @@ func tkECFaults(t tkT, rng *mrand.Rand, p []byte) []tkFault {
 				kind = "length"
 			}
 			for b := range uint(8) {
-				add(fmt.Sprintf("%s_%d", kind, f.num), tkFlip(p, off, b), malformed)
+				add(fmt.Sprintf("%s_%d", kind, f.num), testkit.Flip(p, off, b), malformed)
 			}
 		}
 	}
@@ -344,26 +205,17 @@ func tkECFaults(t tkT, rng *mrand.Rand, p []byte) []tkFault {
 	return out
 }
 
-// tkE3Size is the message size of envelope i: the E1 sizes in turn,
-// interleaved with random sizes up to 1 KiB.
-func tkE3Size(i int, rng *mrand.Rand) int {
-	if i%2 == 0 {
-		return tkKATSizes[(i/2)%len(tkKATSizes)]
-	}
-	return rng.IntN(1025)
-}
-
 func TestTkTamperPairEC(t *testing.T) {
-	alice, bob, _ := tkParties(t)
-	all := tkNewTally()
+	alice, bob, _ := testkit.Parties(t)
+	all := testkit.NewTally(pairec.ErrCannotOpen)
 	var mu sync.Mutex
 	var baseOK, baseFail int
 	// Re-signed with alice's real device key and the true S.
 	resigned := map[string]map[string]int{}
 	resignedBad := 0
-	tkParallel(t, tkE3Envelopes, func(t tkT, i int) {
+	testkit.Parallel(t, tkE3Envelopes, func(t testkit.T, i int) {
 		rng := mrand.New(mrand.NewPCG(0xe3ec, uint64(i)))
-		in := &pairec.Inner{Message: make([]byte, tkE3Size(i, rng)), Counter: uint32(i)}
+		in := &pairec.Inner{Message: make([]byte, testkit.E3Size(i, rng, tkKATSizes)), Counter: uint32(i)}
 		for j := range in.Message {
 			in.Message[j] = byte(rng.Uint32())
 		}
@@ -385,8 +237,8 @@ func TestTkTamperPairEC(t *testing.T) {
 		faults := tkECFaults(t, rng, p)
 		for k := range faults {
 			f := &faults[k]
-			out, err := pairec.Open(bob, alice.DeviceKey(), f.payload)
-			all.add(f, out, err)
+			out, err := pairec.Open(bob, alice.DeviceKey(), f.Payload)
+			all.Add(f, out != nil, tkInnerBytes(out), err)
 		}
 
 		// Re-signed: flip a bit of the ciphertext, re-sign with S.
@@ -395,7 +247,7 @@ func TestTkTamperPairEC(t *testing.T) {
 		for k, idx := range []int{0, len(fs[0].value) / 2, len(fs[0].value) - 1} {
 			kind := []string{"ctr_body_first", "ctr_body_middle", "ctr_body_last"}[k]
 			b := uint(rng.IntN(8))
-			q := tkResign(t, tkFlip(p, fs[0].at+idx, b), secret, alice, bob)
+			q := tkResign(t, testkit.Flip(p, fs[0].at+idx, b), secret, alice, bob)
 			out, err := pairec.Open(bob, alice.DeviceKey(), q)
 			outcome := "accepted"
 			if err != nil {
@@ -421,12 +273,12 @@ func TestTkTamperPairEC(t *testing.T) {
 	if baseOK != tkE3Envelopes || baseFail != 0 {
 		t.Errorf("base envelopes: %d open, %d do not; want all %d to open", baseOK, baseFail, tkE3Envelopes)
 	}
-	all.check(t, "E3 pair-ec")
+	all.Check(t, "E3 pair-ec")
 	if resignedBad != 0 {
 		t.Errorf("E3 pair-ec resigned: %d outcomes are neither a clean refusal nor the predicted one-bit change", resignedBad)
 	}
 	t.Logf("E3 pair-ec: envelopes=%d faults=%d accepted=%d external_errors=%d released_bytes=%d reasons=%v",
-		baseOK, all.attempts, all.accepted, len(all.external), all.released, all.reasons)
+		baseOK, all.Attempts, all.Accepted, len(all.External), all.Released, all.Reasons)
 	total, acc := 0, 0
 	for _, m := range resigned {
 		for o, c := range m {
@@ -438,7 +290,7 @@ func TestTkTamperPairEC(t *testing.T) {
 	}
 	t.Logf("E3 pair-ec resigned (alice's device key + S from bob's prekey, i.e. full compromise; no MAC besides the signature): faults=%d accepted=%d (%.1f%%, each exactly the one-bit CTR change) by_position=%v",
 		total, acc, 100*float64(acc)/float64(max(total, 1)), resigned)
-	t.Logf("E3 pair-ec fault kinds: %v", all.kinds)
+	t.Logf("E3 pair-ec fault kinds: %v", all.Kinds)
 }
 
 // tkIsBitFlipOf reports whether got is what opening the padded InnerMessage
@@ -476,7 +328,7 @@ func tkIsBitFlipOf(want, got *pairec.Inner, idx int, b uint) bool {
 // re-signing the unchanged payload with alice's key and the true S gives a
 // valid message, and the tally must count it.
 func TestTkTamperPairECNegativeControl(t *testing.T) {
-	alice, bob, _ := tkParties(t)
+	alice, bob, _ := testkit.Parties(t)
 	p, err := pairec.Seal(alice, tkRecipient(bob), &pairec.Inner{Message: []byte("control"), Counter: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -486,18 +338,18 @@ func TestTkTamperPairECNegativeControl(t *testing.T) {
 	if bytes.Equal(q, p) {
 		t.Fatal("re-signing did not change the signature")
 	}
-	tl := tkNewTally()
-	f := tkFault{"resign_unchanged", q, nil}
+	tl := testkit.NewTally(pairec.ErrCannotOpen)
+	f := testkit.Fault{Kind: "resign_unchanged", Payload: q}
 	out, err := pairec.Open(bob, alice.DeviceKey(), q)
-	tl.add(&f, out, err)
-	if tl.accepted != 1 {
-		t.Fatalf("control: accepted=%d, want 1 (%v)", tl.accepted, err)
+	tl.Add(&f, out != nil, tkInnerBytes(out), err)
+	if tl.Accepted != 1 {
+		t.Fatalf("control: accepted=%d, want 1 (%v)", tl.Accepted, err)
 	}
 }
 
 // TestTkKeySwapPairEC is E4 for pair-ec.
 func TestTkKeySwapPairEC(t *testing.T) {
-	alice, bob, mallory := tkParties(t)
+	alice, bob, mallory := testkit.Parties(t)
 	bob2, err := identity.Generate()
 	if err != nil {
 		t.Fatal(err)
@@ -510,12 +362,12 @@ func TestTkKeySwapPairEC(t *testing.T) {
 		badSig    = openerr.SignatureInvalid
 		malformed = openerr.Malformed
 	)
-	tl := tkNewTally()
+	tl := testkit.NewTally(pairec.ErrCannotOpen)
 	var mu sync.Mutex
 	var baseOK int
-	tkParallel(t, tkE4Rounds, func(t tkT, i int) {
+	testkit.Parallel(t, tkE4Rounds, func(t testkit.T, i int) {
 		rng := mrand.New(mrand.NewPCG(0xe4ec, uint64(i)))
-		in := &pairec.Inner{Message: make([]byte, tkE3Size(i, rng)%4097), Counter: uint32(i + 1)}
+		in := &pairec.Inner{Message: make([]byte, testkit.E3Size(i, rng, tkKATSizes)%4097), Counter: uint32(i + 1)}
 		for j := range in.Message {
 			in.Message[j] = byte(rng.Uint32())
 		}
@@ -536,7 +388,7 @@ func TestTkKeySwapPairEC(t *testing.T) {
 		guess := [][]byte{tkSecret(t, mallory.PrekeyECDH(), fs[1].value), make([]byte, 32), make([]byte, 32), nil}
 		rand.Read(guess[2])
 		s := guess[i%len(guess)]
-		mauled := tkFlip(p, fs[0].at+rng.IntN(len(fs[0].value)), uint(rng.IntN(8)))
+		mauled := testkit.Flip(p, fs[0].at+rng.IntN(len(fs[0].value)), uint(rng.IntN(8)))
 
 		// Mallory swaps in her own ephemeral key: now she knows S and can
 		// sign validly, but alice's ciphertext decrypts to noise.
@@ -554,37 +406,37 @@ func TestTkKeySwapPairEC(t *testing.T) {
 		}
 
 		type attempt struct {
-			f  tkFault
+			f  testkit.Fault
 			me *identity.Keys
 			as identity.CompactKey
 		}
 		atts := []attempt{
 			// (a) unchanged, re-signed by mallory without S, claimed as hers.
-			{tkFault{"mallory_resigned_unchanged", tkResign(t, p, s, mallory, bob), []openerr.Reason{badSig}}, bob, mallory.DeviceKey()},
+			{testkit.Fault{Kind: "mallory_resigned_unchanged", Payload: tkResign(t, p, s, mallory, bob), Allowed: []openerr.Reason{badSig}}, bob, mallory.DeviceKey()},
 			// (b) mauled, re-signed by mallory without S.
-			{tkFault{"mallory_resigned_mauled", tkResign(t, mauled, s, mallory, bob), []openerr.Reason{badSig}}, bob, mallory.DeviceKey()},
+			{testkit.Fault{Kind: "mallory_resigned_mauled", Payload: tkResign(t, mauled, s, mallory, bob), Allowed: []openerr.Reason{badSig}}, bob, mallory.DeviceKey()},
 			// mallory's own ephemeral key: a valid signature, noise inside.
-			{tkFault{"mallory_own_ephemeral", tkResign(t, tkEncode(swapped...), ownS, mallory, bob), []openerr.Reason{malformed}}, bob, mallory.DeviceKey()},
+			{testkit.Fault{Kind: "mallory_own_ephemeral", Payload: tkResign(t, tkEncode(swapped...), ownS, mallory, bob), Allowed: []openerr.Reason{malformed}}, bob, mallory.DeviceKey()},
 			// mallory's signature presented as alice's.
-			{tkFault{"mallory_resigned_as_alice", tkResign(t, p, s, mallory, bob), []openerr.Reason{badSig}}, bob, alice.DeviceKey()},
+			{testkit.Fault{Kind: "mallory_resigned_as_alice", Payload: tkResign(t, p, s, mallory, bob), Allowed: []openerr.Reason{badSig}}, bob, alice.DeviceKey()},
 			// alice's untouched envelope delivered to another device.
-			{tkFault{"to_bob_other_device", p, []openerr.Reason{badSig}}, bob2, alice.DeviceKey()},
-			{tkFault{"to_carol", p, []openerr.Reason{badSig}}, carol, alice.DeviceKey()},
-			{tkFault{"to_mallory", p, []openerr.Reason{badSig}}, mallory, alice.DeviceKey()},
+			{testkit.Fault{Kind: "to_bob_other_device", Payload: p, Allowed: []openerr.Reason{badSig}}, bob2, alice.DeviceKey()},
+			{testkit.Fault{Kind: "to_carol", Payload: p, Allowed: []openerr.Reason{badSig}}, carol, alice.DeviceKey()},
+			{testkit.Fault{Kind: "to_mallory", Payload: p, Allowed: []openerr.Reason{badSig}}, mallory, alice.DeviceKey()},
 		}
 		for k := range atts {
 			a := &atts[k]
-			out, err := pairec.Open(a.me, a.as, a.f.payload)
-			tl.add(&a.f, out, err)
+			out, err := pairec.Open(a.me, a.as, a.f.Payload)
+			tl.Add(&a.f, out != nil, tkInnerBytes(out), err)
 		}
 	})
 	if baseOK != tkE4Rounds {
 		t.Errorf("base envelopes: %d of %d open for bob", baseOK, tkE4Rounds)
 	}
-	tl.check(t, "E4 pair-ec")
-	if tl.attempts < 2000 {
-		t.Errorf("E4 pair-ec: only %d attempts", tl.attempts)
+	tl.Check(t, "E4 pair-ec")
+	if tl.Attempts < 2000 {
+		t.Errorf("E4 pair-ec: only %d attempts", tl.Attempts)
 	}
 	t.Logf("E4 pair-ec: attempts=%d accepted=%d external_errors=%d released_bytes=%d reasons=%v kinds=%v",
-		tl.attempts, tl.accepted, len(tl.external), tl.released, tl.reasons, tl.kinds)
+		tl.Attempts, tl.Accepted, len(tl.External), tl.Released, tl.Reasons, tl.Kinds)
 }
