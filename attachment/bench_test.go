@@ -8,7 +8,6 @@ import (
 	"crypto/sha256"
 	"io"
 	"testing"
-	"time"
 
 	"github.com/sealpost/sealpost/internal/benchratio/cpuclock"
 )
@@ -30,34 +29,13 @@ const benchWrite = 1 << 20
 // all helper goroutines, so parallel speed-ups show only in the wall-time
 // MB/s.
 
-// cpuMeter measures CPU time from its creation to done.
-type cpuMeter struct {
-	b     *testing.B
-	bytes int64
-	start time.Duration
-	ok    bool
-}
-
 // startCPU resets the benchmark timer and starts measuring CPU time for
 // b.N operations of n bytes each.
-func startCPU(b *testing.B, n int64) *cpuMeter {
+func startCPU(b *testing.B, n int64) *cpuclock.Meter {
 	b.SetBytes(n)
 	b.ReportAllocs()
 	b.ResetTimer()
-	start, ok := cpuclock.Now()
-	return &cpuMeter{b: b, bytes: n, start: start, ok: ok}
-}
-
-func (m *cpuMeter) done() {
-	end, ok := cpuclock.Now()
-	if !m.ok || !ok || m.b.N == 0 {
-		return
-	}
-	cpu := end - m.start
-	m.b.ReportMetric(float64(cpu.Nanoseconds())/float64(m.b.N), "cpu-ns/op")
-	if cpu > 0 {
-		m.b.ReportMetric(float64(m.bytes)*float64(m.b.N)/cpu.Seconds()/1e6, "cpu-MB/s")
-	}
+	return cpuclock.Start(b, n)
 }
 
 func BenchmarkAES256CTR(b *testing.B) {
@@ -68,7 +46,7 @@ func BenchmarkAES256CTR(b *testing.B) {
 	for range b.N {
 		s.XORKeyStream(dst, src)
 	}
-	m.done()
+	m.Stop()
 }
 
 func BenchmarkSHA1(b *testing.B) {
@@ -78,7 +56,7 @@ func BenchmarkSHA1(b *testing.B) {
 	for range b.N {
 		h.Write(buf)
 	}
-	m.done()
+	m.Stop()
 }
 
 func BenchmarkSHA256(b *testing.B) {
@@ -88,7 +66,7 @@ func BenchmarkSHA256(b *testing.B) {
 	for range b.N {
 		h.Write(buf)
 	}
-	m.done()
+	m.Stop()
 }
 
 // benchEncrypter streams b.N writes of 1 MiB through one Encrypter; Close,
@@ -103,7 +81,7 @@ func benchEncrypter(b *testing.B, opts Options) {
 	if err := e.Close(); err != nil {
 		b.Fatal(err)
 	}
-	m.done()
+	m.Stop()
 }
 
 // BenchmarkEncrypt is the whole pipeline: AES-256-CTR, signature (SHA-1) and
@@ -124,7 +102,7 @@ func BenchmarkHasher(b *testing.B) {
 	for range b.N {
 		h.Write(buf)
 	}
-	m.done()
+	m.Stop()
 }
 
 // benchCiphertext is 16 MiB of ciphertext for the decryption benchmarks,
@@ -159,7 +137,7 @@ func BenchmarkDecrypt(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	m.done()
+	m.Stop()
 }
 
 // BenchmarkVerify is the first pass alone.
@@ -172,5 +150,5 @@ func BenchmarkVerify(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	m.done()
+	m.Stop()
 }

@@ -59,28 +59,13 @@ var (
 	bnSinkDigest [32]byte
 )
 
-// bnLoop runs f in a b.Loop and reports, next to the wall-clock ns/op, the
-// process CPU time per iteration as cpu-ns/op (see internal/benchratio).
-func bnLoop(b *testing.B, f func() error) {
-	b.ReportAllocs()
-	start, ok := cpuclock.Now()
-	for b.Loop() {
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if end, _ := cpuclock.Now(); ok && b.N > 0 {
-		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
-	}
-}
-
 func BenchmarkBnSeal(b *testing.B) {
 	alice, bob, _ := testkit.Parties(b)
 	for _, sz := range bnSizes {
 		b.Run(sz.name, func(b *testing.B) {
 			pt := testkit.Filler(sz.plaintext)
 			b.SetBytes(int64(sz.plaintext))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				out, err := pair.Seal(alice, bob.Public(), pt)
 				if err != nil {
 					return err
@@ -105,7 +90,7 @@ func BenchmarkBnOpen(b *testing.B) {
 				b.Fatalf("round trip failed: %v", err)
 			}
 			b.SetBytes(int64(sz.plaintext))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				out, err := pair.Open(bob, alice.Public(), payload)
 				if err != nil {
 					return err
@@ -128,7 +113,7 @@ func BenchmarkBnPrim(b *testing.B) {
 
 	b.Run("rand-11B", func(b *testing.B) {
 		var seed [11]byte
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			_, err := rand.Read(seed[:])
 			return err
 		})
@@ -142,7 +127,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("RSA-OAEP-SHA1-encrypt", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			out, err := rsa.EncryptOAEP(sha1.New(), rand.Reader, rsaPub, wrapped, nil)
 			if err != nil {
 				return err
@@ -152,7 +137,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 	})
 	b.Run("RSA-OAEP-SHA1-decrypt", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			out, err := rsa.DecryptOAEP(sha1.New(), nil, rsaPriv, block, nil)
 			if err != nil {
 				return err
@@ -169,7 +154,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("ECDSA-P256-sign-DER", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			out, err := ecdsa.SignASN1(rand.Reader, signer, digest[:])
 			if err != nil {
 				return err
@@ -179,7 +164,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 	})
 	b.Run("ECDSA-P256-verify-DER", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			if bnSinkBool = ecdsa.VerifyASN1(verifier, digest[:], sig); !bnSinkBool {
 				return errors.New("verify failed")
 			}
@@ -192,7 +177,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		b.Run("SHA-1/"+sz.name, func(b *testing.B) {
 			in := testkit.Filler(sz.body)
 			b.SetBytes(int64(sz.body))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				d := sha1.Sum(in)
 				copy(bnSinkDigest[:], d[:])
 				return nil
@@ -203,7 +188,7 @@ func BenchmarkBnPrim(b *testing.B) {
 			in := testkit.Filler(sz.hmacInput)
 			key := make([]byte, 11)
 			b.SetBytes(int64(sz.hmacInput))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				m := hmac.New(sha256.New, key)
 				m.Write(in)
 				m.Sum(bnSinkDigest[:0])
@@ -217,7 +202,7 @@ func BenchmarkBnPrim(b *testing.B) {
 			key := make([]byte, 16)
 			iv := make([]byte, 16)
 			b.SetBytes(int64(sz.plaintext))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				c, err := aes.NewCipher(key)
 				if err != nil {
 					return err

@@ -70,21 +70,6 @@ var (
 	bnSinkSum   [32]byte
 )
 
-// bnLoop runs f in a b.Loop and reports, next to the wall-clock ns/op, the
-// process CPU time per iteration as cpu-ns/op (see internal/benchratio).
-func bnLoop(b *testing.B, f func() error) {
-	b.ReportAllocs()
-	start, ok := cpuclock.Now()
-	for b.Loop() {
-		if err := f(); err != nil {
-			b.Fatal(err)
-		}
-	}
-	if end, _ := cpuclock.Now(); ok && b.N > 0 {
-		b.ReportMetric(float64(end-start)/float64(b.N), "cpu-ns/op")
-	}
-}
-
 func BenchmarkBnSeal(b *testing.B) {
 	alice, bob, _ := testkit.Parties(b)
 	to := tkRecipient(bob)
@@ -92,7 +77,7 @@ func BenchmarkBnSeal(b *testing.B) {
 		b.Run(sz.name, func(b *testing.B) {
 			in := &pairec.Inner{Message: testkit.Filler(sz.message), Counter: 1}
 			b.SetBytes(int64(sz.message))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				out, err := pairec.Seal(alice, to, in)
 				if err != nil {
 					return err
@@ -117,7 +102,7 @@ func BenchmarkBnOpen(b *testing.B) {
 				b.Fatalf("round trip failed: %v", err)
 			}
 			b.SetBytes(int64(sz.message))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				out, err := pairec.Open(bob, alice.DeviceKey(), payload)
 				if err != nil {
 					return err
@@ -148,7 +133,7 @@ func BenchmarkBnPrim(b *testing.B) {
 	// multiplication). Seal needs 2 on average for a compactable key, since
 	// exactly one of d and n−d gives the smaller y; benchratio counts it ×2.
 	b.Run("P256-keygen", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			k, err := ecdh.P256().GenerateKey(rand.Reader)
 			if err != nil {
 				return err
@@ -162,7 +147,7 @@ func BenchmarkBnPrim(b *testing.B) {
 	// standard library turns a compressed P-256 key into a point.
 	compressed := elliptic.MarshalCompressed(elliptic.P256(), verifier.X, verifier.Y)
 	b.Run("P256-decompress", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			x, _ := elliptic.UnmarshalCompressed(elliptic.P256(), compressed)
 			if x == nil {
 				return errors.New("decompress failed")
@@ -174,7 +159,7 @@ func BenchmarkBnPrim(b *testing.B) {
 
 	// ECDH: one variable-base scalar multiplication.
 	b.Run("ECDH-P256", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			s, err := eph.ECDH(prekey.PublicKey())
 			if err != nil {
 				return err
@@ -190,7 +175,7 @@ func BenchmarkBnPrim(b *testing.B) {
 	}
 	b.Run("HKDF-SHA256-48B", func(b *testing.B) {
 		salt := []byte("LastPawn-MessageKeys")
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			k, err := hkdf.Key(sha256.New, secret, salt, "", 48)
 			if err != nil {
 				return err
@@ -209,7 +194,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Run("ECDSA-P256-sign-DER", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			out, err := ecdsa.SignASN1(rand.Reader, signer, digest[:])
 			if err != nil {
 				return err
@@ -219,7 +204,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		})
 	})
 	b.Run("ECDSA-P256-verify-DER", func(b *testing.B) {
-		bnLoop(b, func() error {
+		cpuclock.Loop(b, func() error {
 			if bnSinkBool = ecdsa.VerifyASN1(verifier, digest[:], sig); !bnSinkBool {
 				return errors.New("verify failed")
 			}
@@ -230,7 +215,7 @@ func BenchmarkBnPrim(b *testing.B) {
 	for _, sz := range bnSizes {
 		b.Run("rand-pad/"+sz.name, func(b *testing.B) {
 			pad := make([]byte, sz.pad)
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				_, err := rand.Read(pad)
 				return err
 			})
@@ -239,7 +224,7 @@ func BenchmarkBnPrim(b *testing.B) {
 		b.Run("SHA-256/"+sz.name, func(b *testing.B) {
 			in := testkit.Filler(sz.signed)
 			b.SetBytes(int64(sz.signed))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				bnSinkSum = sha256.Sum256(in)
 				return nil
 			})
@@ -250,7 +235,7 @@ func BenchmarkBnPrim(b *testing.B) {
 			key := make([]byte, 32)
 			iv := make([]byte, 16)
 			b.SetBytes(int64(sz.padded))
-			bnLoop(b, func() error {
+			cpuclock.Loop(b, func() error {
 				c, err := aes.NewCipher(key)
 				if err != nil {
 					return err

@@ -6,7 +6,13 @@
 // thread of the process, so garbage collection caused by an operation is
 // charged to it.
 //
-// Use it only in benchmarks: nothing in Sealpost times itself.
+// Benchmarks report it with [Loop] (a b.Loop whose function may fail), or
+// with [Start] and [Meter.Stop] around a loop of their own, which can also
+// report the throughput per CPU second ("cpu-MB/s"). internal/benchratio
+// reads those metric names.
+//
+// Use it only in benchmarks: nothing in Sealpost times itself, and since
+// bench.go imports testing, only _test.go files import this package.
 package cpuclock
 
 import "time"
