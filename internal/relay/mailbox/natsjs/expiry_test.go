@@ -62,6 +62,7 @@ func waitEmpty(t *testing.T, url, stream string, limit time.Duration) time.Durat
 // the server removes every record and its space (R4), and the keys are
 // forgotten.
 func TestRealTTL(t *testing.T) {
+	t.Parallel() // mostly waiting for the clock
 	url := testURL(t)
 	opt := testOptions(url, "ttl_"+uniq())
 	opt.TTL, opt.Slack = 3*time.Second, -1
@@ -134,6 +135,7 @@ func TestRealTTL(t *testing.T) {
 // MaxAge (the keeper rewrites it), so its next Seq is above the last one a
 // connection may hold as its cursor; an unwatched idle device starts again.
 func TestHeadKeptForWatchedDevices(t *testing.T) {
+	t.Parallel() // mostly waiting for the clock
 	url := testURL(t)
 	opt := testOptions(url, "keep_"+uniq())
 	opt.TTL, opt.Slack, opt.KeepEvery = 2*time.Second, -1, 100*time.Millisecond
@@ -182,6 +184,7 @@ func TestHeadKeptForWatchedDevices(t *testing.T) {
 // in the store directory right after the acks (reported, not a bar) and
 // once the stream is empty (must be 0).
 func TestPayloadLeavesDisk(t *testing.T) {
+	t.Parallel() // mostly waiting for the clock
 	p := ownServer(t)
 	url := p.url()
 	opt := testOptions(url, "canary")
