@@ -46,7 +46,12 @@ func benchDevice(b *testing.B, rig *testrig.Rig, name, handle string) *client.De
 // decrypt, store (synced), callback. Run with -benchtime=1000x for the
 // figure in BENCHMARKS.md; it reports p50 and p99 in ms.
 func BenchmarkSendToReceive(b *testing.B) {
-	rig := testrig.Start(b, testrig.Options{})
+	b.Run("checked", func(b *testing.B) { benchSendToReceive(b, testrig.Options{}) })
+	b.Run("unchecked", func(b *testing.B) { benchSendToReceive(b, testrig.Options{NoFanoutCheck: true}) })
+}
+
+func benchSendToReceive(b *testing.B, opt testrig.Options) {
+	rig := testrig.Start(b, opt)
 	alice := benchDevice(b, rig, "alice", "alice@example.org")
 	bob := benchDevice(b, rig, "bob", "bob@example.org")
 	c, cancel := context.WithCancel(context.Background())
@@ -98,8 +103,15 @@ func BenchmarkSendToReceive(b *testing.B) {
 // copies (18 for the others, 1 for the sender's second device) and hands
 // them to the relay in one fan-out, durably stored. The receivers are
 // offline (their queues fill), so the figure is the sender's.
+// Sub-benchmarks: with the relay's fan-out check against the directory
+// (K6; testrig's default) and without it.
 func BenchmarkGroupSend(b *testing.B) {
-	rig := testrig.Start(b, testrig.Options{})
+	b.Run("checked", func(b *testing.B) { benchGroupSend(b, testrig.Options{}) })
+	b.Run("unchecked", func(b *testing.B) { benchGroupSend(b, testrig.Options{NoFanoutCheck: true}) })
+}
+
+func benchGroupSend(b *testing.B, opt testrig.Options) {
+	rig := testrig.Start(b, opt)
 	var members []string
 	var alice *client.Device
 	var mu sync.Mutex

@@ -65,7 +65,7 @@ func (c *cli) contactsCommand() *cobra.Command {
 			for _, s := range res.Skipped {
 				fmt.Fprintf(c.stderr, "skipped: %s\n", s)
 			}
-			fmt.Fprintf(c.stdout, "%d contacts imported, %d skipped\n", len(res.Added), len(res.Skipped))
+			fmt.Fprintf(c.stdout, "%s imported, %d skipped\n", plural(len(res.Added), "contact"), len(res.Skipped))
 			return nil
 		},
 	})

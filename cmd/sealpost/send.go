@@ -55,9 +55,9 @@ nothing is sent.`,
 				extra = "; the text went through the blob store"
 			}
 			if len(rep.Attachments) > 0 {
-				extra += fmt.Sprintf("; %d attachment(s)", len(rep.Attachments))
+				extra += "; " + plural(len(rep.Attachments), "attachment")
 			}
-			fmt.Fprintf(c.stdout, "sent %s to %s (%d devices%s)\n", rep.ID, strings.Join(names, ", "), rep.Devices, extra)
+			fmt.Fprintf(c.stdout, "sent %s to %s (%s%s)\n", rep.ID, strings.Join(names, ", "), plural(rep.Devices, "device"), extra)
 			return nil
 		},
 	}
@@ -65,4 +65,12 @@ nothing is sent.`,
 	cmd.Flags().StringArrayVar(&attach, "attach", nil, "a file to attach (repeatable)")
 	cmd.Flags().StringVar(&group, "group", "", "send to this group; with TO..., create it with those members")
 	return cmd
+}
+
+// plural is "1 device", "2 devices".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
