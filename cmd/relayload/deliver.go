@@ -107,8 +107,13 @@ func runDeliver(r *relay) {
 					return
 				default:
 				}
+				// At a fixed rate, latency counts from the scheduled send
+				// time, so a sender held up does not hide the delay
+				// (no coordinated omission).
+				stamp := time.Now()
 				if interval > 0 {
 					time.Sleep(time.Until(next))
+					stamp = next
 					next = next.Add(interval)
 				}
 				to := rng.IntN(n - 1)
@@ -118,7 +123,7 @@ func runDeliver(r *relay) {
 				o := &ids.Outgoing{Command: ids.CmdIMessage, Version: ids.Version, ID: seq, Sender: "mailto:load@example.com", Scheme: ids.SchemePairEC,
 					Destinations: []ids.Destination{{Token: devs[to].token, Payload: p}}}
 				rand.Read(o.UUID[:])
-				binary.BigEndian.PutUint64(p, uint64(time.Now().UnixNano()))
+				binary.BigEndian.PutUint64(p, uint64(stamp.UnixNano()))
 				id := [4]byte(binary.BigEndian.AppendUint32(nil, seq))
 				if d.c.Send(madrid, d.token, o.Marshal(), id) != nil {
 					return

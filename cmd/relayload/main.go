@@ -111,8 +111,15 @@ func main() {
 	}
 }
 
+// child is the started sealpostd, stopped on a fatal error too.
+var child *exec.Cmd
+
 func fatal(msg string) {
 	fmt.Fprintln(os.Stderr, "relayload: error:", msg)
+	if child != nil {
+		child.Process.Kill()
+		child.Wait()
+	}
 	os.Exit(1)
 }
 
@@ -134,6 +141,7 @@ type relay struct {
 	ca   *pki.CA
 	keys []*rsa.PrivateKey
 	cert map[*rsa.PrivateKey][]byte
+	used int // devices made so far: device i uses key i / tokensPerKey
 }
 
 func startRelay(work string) *relay {
@@ -157,6 +165,7 @@ func startRelay(work string) *relay {
 	if err := cmd.Start(); err != nil {
 		fatal(err.Error())
 	}
+	child = cmd
 	r := &relay{cmd: cmd, addr: addr, ca: ca, cert: map[*rsa.PrivateKey][]byte{}}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
@@ -254,6 +263,9 @@ func (r *relay) loadKeys(n int) {
 	r.keys = keys[:n]
 	now := time.Now()
 	for _, k := range r.keys {
+		if r.cert[k] != nil {
+			continue
+		}
 		c, err := r.ca.Sign(&x509.Certificate{Subject: pkix.Name{CommonName: "relayload device"}, NotBefore: now.Add(-time.Hour),
 			NotAfter: now.Add(24 * time.Hour), KeyUsage: x509.KeyUsageDigitalSignature}, &k.PublicKey)
 		if err != nil {
@@ -272,7 +284,9 @@ type dev struct {
 
 // connectAll connects n devices (new tokens), -dialers at a time.
 func (r *relay) connectAll(n int, filter bool) []*dev {
-	r.loadKeys((n + tokensPerKey - 1) / tokensPerKey)
+	base := r.used
+	r.used += n
+	r.loadKeys((r.used + tokensPerKey - 1) / tokensPerKey)
 	out := make([]*dev, n)
 	var next atomic.Int64
 	var wg sync.WaitGroup
@@ -284,8 +298,12 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 				if i >= n {
 					return
 				}
-				k := r.keys[i/tokensPerKey]
+				k := r.keys[(base+i)/tokensPerKey]
 				d, err := r.connect(k, nil)
+				for try := 0; err != nil && try < 3; try++ {
+					time.Sleep(100 * time.Millisecond)
+					d, err = r.connect(k, nil)
+				}
 				if err != nil {
 					fatal(fmt.Sprintf("device %d: %v", i, err))
 				}

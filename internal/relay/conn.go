@@ -243,6 +243,9 @@ func (c *conn) ack(f *courier.Frame) {
 	c.dmu.Lock()
 	_, was := c.inflight[id]
 	delete(c.inflight, id)
+	if len(c.inflight) == 0 {
+		c.inflight = nil // an idle connection keeps no map
+	}
 	wake := was && c.stalled
 	if wake {
 		c.stalled = false

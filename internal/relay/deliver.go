@@ -59,9 +59,6 @@ func (c *conn) deliver() {
 	c.reportNS = false
 	topics := c.topics
 	after := c.cursor
-	if c.inflight == nil {
-		c.inflight = make(map[uint32]struct{})
-	}
 	room := c.s.opt.MaxInflight - len(c.inflight)
 	c.dmu.Unlock()
 
@@ -95,6 +92,9 @@ func (c *conn) deliver() {
 				stalled = true
 				after = d.Seq - 1
 				break
+			}
+			if c.inflight == nil {
+				c.inflight = make(map[uint32]struct{})
 			}
 			c.inflight[id] = struct{}{}
 			room--
