@@ -128,7 +128,7 @@ func (d *Device) Receive(ctx context.Context, opt ReceiveOptions, fn func(Event)
 	for {
 		l, err := d.getLink(ctx)
 		if err != nil {
-			if !opt.Forever {
+			if !opt.Forever && (opt.Wait == 0 || backoff > opt.Wait) {
 				return err
 			}
 			d.log.Warn("relay unreachable; retrying", "err", err.Error(), "in", backoff.String())
@@ -140,8 +140,11 @@ func (d *Device) Receive(ctx context.Context, opt ReceiveOptions, fn func(Event)
 			backoff = min(backoff*2, 30*time.Second)
 			continue
 		}
+		// A lost connection (the relay restarting, or another process of
+		// this device connecting: the relay keeps the newer) is
+		// reconnected while waiting or receiving forever.
 		err = d.receiveOn(ctx, l, opt, fn, timer, idle)
-		if err == nil || !errors.Is(err, errLinkLost) || !opt.Forever {
+		if err == nil || !errors.Is(err, errLinkLost) || !(opt.Forever || opt.Wait > 0) {
 			if errors.Is(err, errLinkLost) {
 				d.dropLink(l)
 			}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -294,5 +295,39 @@ func TestKeyFiles(t *testing.T) {
 	k, err := identity.Load(filepath.Join(home, fileKeys))
 	if err != nil || dirapi.DeviceID(k) != d2.ID() {
 		t.Fatalf("keys: %v", err)
+	}
+}
+
+// Delivery receipts always; read receipts only when turned on.
+func TestReceipts(t *testing.T) {
+	rig := testrig.Start(t, testrig.Options{})
+	alice := mkDevice(t, rig, "alice", "alice@example.org", Options{})
+	bob := mkDevice(t, rig, "bob", "bob@example.org", Options{})
+	kinds := func() []string {
+		_, rc := collect(t, alice)
+		var k []string
+		for _, r := range rc {
+			k = append(k, r.Kind+" "+r.From)
+		}
+		return k
+	}
+	if _, err := alice.Send(testCtx(t), Draft{To: []string{"bob@example.org"}, Text: "one"}); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, bob)
+	if k := kinds(); len(k) != 1 || k[0] != "delivered mailto:bob@example.org" {
+		t.Fatalf("receipts %q", k)
+	}
+	if err := bob.SetReadReceipts(true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := alice.Send(testCtx(t), Draft{To: []string{"bob@example.org"}, Text: "two"}); err != nil {
+		t.Fatal(err)
+	}
+	collect(t, bob)
+	k := kinds()
+	slices.Sort(k)
+	if len(k) != 2 || k[0] != "delivered mailto:bob@example.org" || k[1] != "read mailto:bob@example.org" {
+		t.Fatalf("receipts %q", k)
 	}
 }
