@@ -100,20 +100,16 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 	subj := deviceSubjects(s.opt.Subject, dev)
 	s.mu.Lock()
 	var r ref
-	var ok bool
+	var cached bool
 	if st := s.devs[dev]; st != nil {
-		r, ok = st.refs[seq]
+		r, cached = st.refs[seq]
 	}
 	s.mu.Unlock()
-	if !ok {
+	if !cached {
 		// Not read through this process: look for it.
-		err := s.scan(ctx, subj.queued(), 0, func(m stored) bool {
-			if m.rec.seq == seq && m.rec.kind == kindQueued {
-				r, ok = ref{stream: m.seq, uuid: m.rec.d.UUID, expires: m.rec.d.Expires}, true
-			}
-			return m.rec.seq < seq
-		})
-		if err != nil || !ok {
+		var ok bool
+		var err error
+		if r, ok, err = s.findQueued(ctx, subj, seq); err != nil || !ok {
 			return err // nothing queued with that seq: a no-op
 		}
 	}
@@ -137,7 +133,16 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 			return err
 		}
 		if !found || cur.seq != r.stream {
-			return nil
+			if !cached {
+				return nil
+			}
+			// The cached place is out of date: look again, once.
+			cached = false
+			var ok bool
+			if r, ok, err = s.findQueued(ctx, subj, seq); err != nil || !ok {
+				return err
+			}
+			continue
 		}
 		if cur.seq > lastSeq {
 			s.setHead(dev, 0, 0)
@@ -158,6 +163,17 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 		break
 	}
 	return s.deleteSeq(ctx, r.stream)
+}
+
+// findQueued scans dev's queue for the delivery with Seq seq.
+func (s *Store) findQueued(ctx context.Context, subj subjects, seq uint64) (r ref, ok bool, err error) {
+	err = s.scan(ctx, subj.queued(), 0, func(m stored) bool {
+		if m.rec.seq == seq && m.rec.kind == kindQueued {
+			r, ok = ref{stream: m.seq, uuid: m.rec.d.UUID, expires: m.rec.d.Expires}, true
+		}
+		return m.rec.seq < seq // Seqs increase along the queue
+	})
+	return r, ok, err
 }
 
 // head returns the stream sequence and head of dev's last record, from

@@ -131,6 +131,28 @@ func TestTwoNodes(t *testing.T) {
 	if err != nil || r[0].Seq <= want[len(want)-1].Seq {
 		t.Fatalf("new seq %d after %d: %v", r[0].Seq, want[len(want)-1].Seq, err)
 	}
+	// A node that never read the queue acknowledges (it finds the
+	// delivery by a scan), and an unknown Seq is a no-op there too.
+	n3, err := Open(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seq := range []uint64{want[12].Seq, want[12].Seq + 1000} {
+		if err := n3.Ack(ctx, dev, seq); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n3.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range mailboxtest.Collect(t, b, dev, 0) {
+		if d.Seq == want[12].Seq {
+			t.Fatal("ack from a node that never read the queue not applied")
+		}
+	}
+	if st := n3.Stats(); st.Acked != 2 || st.AckDropped != 0 {
+		t.Fatalf("third node: %+v", st)
+	}
 }
 
 // Concurrent enqueuers on two nodes for a handful of devices: no Seq is
