@@ -13,9 +13,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strconv"
 	"time"
+
+	"github.com/sealpost/sealpost/internal/atomicfile"
 )
 
 // Keys is everything private a device holds: the "pair" signing and
@@ -206,35 +207,7 @@ func ParseKeys(b []byte) (*Keys, error) {
 // Save writes the keys to path with mode 0600, atomically (temporary file,
 // fsync, rename), so a crash leaves either the old file or the new one.
 func (k *Keys) Save(path string) error {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return err
-	}
-	if _, err := f.Write(k.Marshal()); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(f.Name(), path); err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return atomicfile.WriteFile(path, k.Marshal(), 0o600)
 }
 
 // Load reads keys saved by Save. It refuses a file that others can read.
