@@ -19,6 +19,9 @@ import (
 	"github.com/sealpost/sealpost/internal/testrig"
 )
 
+// demoBuilt reports whether this build carries the demo.
+const demoBuilt = true
+
 // demoCommand runs a whole scenario in one process: a server (directory,
 // relay, blob store) on a loopback port with a temporary data folder, four
 // devices of three people, messages, receipts, a group and an attachment,

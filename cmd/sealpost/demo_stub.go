@@ -8,6 +8,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// demoBuilt reports whether this build carries the demo.
+const demoBuilt = false
+
 // demoCommand, in the ordinary build, explains how to get the demo: the
 // device binary links no server code (see deps_test.go), and the demo
 // needs a whole server in its process.
