@@ -252,14 +252,39 @@ func (d *Device) Groups() []Group {
 	return out
 }
 
-// groupLocked finds a group by name (any case) or id.
+// groupLocked finds a group by name (any case), id, or a prefix of its id
+// of at least 8 characters that only it has (recv shows the first 8).
 func (d *Device) groupLocked(nameOrID string) *Group {
 	for i := range d.groups {
-		if d.groups[i].ID == nameOrID || (d.groups[i].Name != "" && strings.EqualFold(d.groups[i].Name, nameOrID)) {
+		if strings.EqualFold(d.groups[i].ID, nameOrID) || (d.groups[i].Name != "" && strings.EqualFold(d.groups[i].Name, nameOrID)) {
 			return &d.groups[i]
 		}
 	}
-	return nil
+	if len(nameOrID) < 8 {
+		return nil
+	}
+	var found *Group
+	for i := range d.groups {
+		if len(d.groups[i].ID) >= len(nameOrID) && strings.EqualFold(d.groups[i].ID[:len(nameOrID)], nameOrID) {
+			if found != nil {
+				return nil
+			}
+			found = &d.groups[i]
+		}
+	}
+	return found
+}
+
+// FindGroup finds a group by name, id, or unique id prefix (8 characters
+// or more).
+func (d *Device) FindGroup(nameOrID string) (Group, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	g := d.groupLocked(nameOrID)
+	if g == nil {
+		return Group{}, false
+	}
+	return Group{Name: g.Name, ID: g.ID, Participants: append([]string(nil), g.Participants...)}, true
 }
 
 // noteGroup records the participants of a group message received, adding

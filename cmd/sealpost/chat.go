@@ -51,10 +51,12 @@ func (cv *conversation) hasRecord(r *client.Record) bool {
 }
 
 func findConversation(d *client.Device, name string) (*conversation, error) {
-	for _, g := range d.Groups() {
-		if strings.EqualFold(g.Name, name) || g.ID == name {
-			return &conversation{label: "group " + name, group: g.ID}, nil
+	if g, ok := d.FindGroup(name); ok {
+		label := g.Name
+		if label == "" {
+			label = g.ID
 		}
+		return &conversation{label: "group " + label, group: g.ID}, nil
 	}
 	for _, ct := range d.Contacts() {
 		if strings.EqualFold(ct.Name, name) {
