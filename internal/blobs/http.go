@@ -364,7 +364,9 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	err := s.store.PutChunk(ctx, rec.ID, rec.Handle, index, n, bytes.NewReader(chunk))
 	if errors.Is(err, storage.ErrNotFound) {
-		// Completed, aborted or expired while the chunk was arriving.
+		// Completed, aborted or expired while the chunk was arriving (here
+		// or on another node): look again, past the cache.
+		s.forget(rec.Token)
 		if rec, ok = s.uploadOf(w, r); ok {
 			writeErr(w, blobapi.Errorf(blobapi.CodeUploadComplete, "the upload is complete; its blob is at %s", blobURI(rec.BaseURL, rec.ID)))
 		}
@@ -374,11 +376,7 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 		s.internal(w, r, "store the chunk", err)
 		return
 	}
-	have, err := s.store.Chunks(r.Context(), rec.ID, rec.Handle)
-	if err != nil {
-		have = nil // the chunk is stored; the counts are a courtesy
-	}
-	writeJSON(w, http.StatusOK, blobapi.ChunkReceipt{Index: index, Received: len(have), Missing: len(rec.Chunks) - len(have)})
+	writeJSON(w, http.StatusOK, blobapi.ChunkReceipt{Index: index, Size: n})
 }
 
 func (s *Service) handleComplete(w http.ResponseWriter, r *http.Request) {

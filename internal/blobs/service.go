@@ -32,6 +32,8 @@ const (
 	DefaultSweep     = 10 * time.Minute // how often expired blobs are reclaimed
 	DefaultBuffers   = 3                // chunks checked at once (5 MiB each)
 	presignTTL       = 10 * time.Minute // lifetime of a presigned download URL
+	uploadCacheTTL   = 5 * time.Second  // how long a node trusts its copy of an upload's record
+	uploadCacheMax   = 1024             // records cached at most
 	storeTimeout     = 2 * time.Minute  // for storing a checked chunk
 	maxMissingListed = 1000             // chunk indexes listed in a chunks_missing error
 	createBodySlack  = 1024             // bytes of a create body besides the checksums
@@ -128,6 +130,13 @@ type Service struct {
 	// receives and stores a chunk, so at most cap(bufs) are in use.
 	bufs chan []byte
 
+	// uploads caches the records of unfinished uploads by token hash, so
+	// that a chunk does not cost two record reads and the decoding of the
+	// whole checksum list; entries live uploadCacheTTL, and this node's
+	// completions and removals drop them at once.
+	cacheMu sync.Mutex
+	uploads map[string]cachedUpload
+
 	// locks serialise, per account, quota checks with the creations they
 	// admit, and per blob, completions and removals.
 	seed  maphash.Seed
@@ -145,7 +154,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		store: cfg.Store, devices: cfg.Devices, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxSize: cfg.MaxSize, quota: cfg.Quota, ttl: cfg.TTL, uploadTTL: cfg.UploadTTL,
-		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(),
+		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(), uploads: map[string]cachedUpload{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.maxSize == 0 {
@@ -369,9 +378,44 @@ func (s *Service) create(ctx context.Context, device, account, baseURL string, r
 	return r, token, nil
 }
 
-// upload finds the blob record of an upload token.
+type cachedUpload struct {
+	r     *record
+	until time.Time
+}
+
+// forget drops the cached record of an upload.
+func (s *Service) forget(th string) {
+	s.cacheMu.Lock()
+	delete(s.uploads, th)
+	s.cacheMu.Unlock()
+}
+
+// upload finds the blob record of an upload token. The record is shared:
+// callers must not change it.
 func (s *Service) upload(ctx context.Context, token []byte) (*record, error) {
-	id, err := s.store.GetRecord(ctx, tokenKey(tokenHash(token)))
+	th := tokenHash(token)
+	now := s.now()
+	s.cacheMu.Lock()
+	c, ok := s.uploads[th]
+	s.cacheMu.Unlock()
+	if ok && now.Before(c.until) && now.Before(c.r.Expires) {
+		return c.r, nil
+	}
+	r, err := s.loadUpload(ctx, th)
+	if err == nil && r.State == blobapi.StateUploading {
+		s.cacheMu.Lock()
+		if len(s.uploads) >= uploadCacheMax {
+			clear(s.uploads)
+		}
+		s.uploads[th] = cachedUpload{r: r, until: now.Add(uploadCacheTTL)}
+		s.cacheMu.Unlock()
+	}
+	return r, err
+}
+
+// loadUpload reads the blob record of an upload token from the store.
+func (s *Service) loadUpload(ctx context.Context, th string) (*record, error) {
+	id, err := s.store.GetRecord(ctx, tokenKey(th))
 	if err != nil {
 		return nil, err
 	}
@@ -432,6 +476,7 @@ func (s *Service) complete(ctx context.Context, r *record) (*record, error) {
 	mu := s.lock("b/" + r.ID)
 	mu.Lock()
 	defer mu.Unlock()
+	s.forget(r.Token)
 	r, err := s.getRecord(ctx, r.ID) // again, under the lock
 	if err != nil {
 		return nil, err
@@ -490,6 +535,7 @@ func (s *Service) complete(ctx context.Context, r *record) (*record, error) {
 // its token, its usage (freeing quota) and last its expiry marker, so an
 // interrupted reclaim is finished by the next sweep.
 func (s *Service) reclaim(ctx context.Context, id string, m marker, expires time.Time) error {
+	s.forget(m.Token)
 	if err := s.store.DeleteRecord(ctx, blobKey(id)); err != nil {
 		return err
 	}

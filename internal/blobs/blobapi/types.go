@@ -87,12 +87,11 @@ type Upload struct {
 	Expires time.Time `json:"expires"`
 }
 
-// ChunkReceipt answers PUT /v1/uploads/{token}/chunks/{index}.
+// ChunkReceipt answers PUT /v1/uploads/{token}/chunks/{index}: the chunk
+// is stored, checked and durable. (GET /v1/uploads/{token} lists them all.)
 type ChunkReceipt struct {
-	Index int `json:"index"`
-	// Received and Missing count the upload's chunks after this one.
-	Received int `json:"received"`
-	Missing  int `json:"missing"`
+	Index int   `json:"index"`
+	Size  int64 `json:"size"`
 }
 
 // Blob answers POST /v1/uploads/{token}/complete: the blob is stored,
