@@ -31,15 +31,12 @@ import (
 // from crypto/sha256 over the spec's offsets, curve membership from the
 // curve equation with math/big, and signatures with crypto/ecdsa.
 
-// fzKeysJSON reads keys.json as written (vectors.ReadKeyEntries decodes the
-// JSON only; no key goes through this package), as the expectation the
-// keys built by vectors.LoadKeys are compared with.
+// fzKeysJSON reads keys.json as written (JSON only; no key goes through
+// this package), as the expectation the keys built by vectors.LoadKeys are
+// compared with.
 func fzKeysJSON(t testing.TB) map[string]vectors.KeyEntry {
 	t.Helper()
-	m, err := vectors.ReadKeyEntries(filepath.Join(testkit.VectorDir, "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	m := testkit.KeyEntries(t)
 	for _, name := range []string{"alice", "bob", "mallory"} {
 		if _, ok := m[name]; !ok {
 			t.Fatalf("keys.json has no %q", name)

@@ -33,6 +33,7 @@ import (
 
 	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/internal/vectors"
 	"github.com/sealpost/sealpost/internal/wycheproof"
 )
@@ -41,28 +42,8 @@ import (
 // intermediates, and the keys file as written.
 func confLoadPairVectors(t *testing.T) ([]vectors.Vector, map[string]vectors.KeyEntry) {
 	t.Helper()
-	dir := filepath.Join("..", "testdata", "vectors")
-	f, err := vectors.LoadFile(filepath.Join(dir, "pair_from_pypush.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Scheme != vectors.SchemePair {
-		t.Fatalf("pair_from_pypush.json: scheme %q", f.Scheme)
-	}
-	keys, err := vectors.ReadKeyEntries(filepath.Join(dir, "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []vectors.Vector
-	for _, v := range f.Vectors {
-		if v.Expect == "ok" && len(v.Seed) > 0 {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no positive pair vectors with intermediates")
-	}
-	return out, keys
+	vecs := testkit.OKVectors(t, "pair_from_pypush.json", vectors.SchemePair, func(v *vectors.Vector) bool { return len(v.Seed) > 0 })
+	return vecs, testkit.KeyEntries(t)
 }
 
 // confIdentityHash decodes a party's public identity blob with the identity

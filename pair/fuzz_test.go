@@ -3,11 +3,9 @@ package pair
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
-	"github.com/sealpost/sealpost/internal/openerr"
 	"github.com/sealpost/sealpost/internal/testkit"
 )
 
@@ -100,12 +98,7 @@ func FuzzOpen(f *testing.F) {
 			if plaintext != nil {
 				t.Fatal("error with a plaintext")
 			}
-			if !errors.Is(err, ErrCannotOpen) || err.Error() != ErrCannotOpen.Error() {
-				t.Fatalf("error %v is not the opaque ErrCannotOpen", err)
-			}
-			if _, ok := openerr.ReasonOf(err); !ok {
-				t.Fatalf("error %v carries no reason", err)
-			}
+			testkit.RequireOpaque(t, err, ErrCannotOpen)
 			if isVector {
 				t.Fatalf("a positive vector failed: %v", err)
 			}

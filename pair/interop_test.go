@@ -7,8 +7,8 @@ package pair
 // block unwraps to K ‖ C[:100].
 //
 // This file is in package pair (it needs seal, deriveKey, computeTag and
-// ctr); it reads the vector files with internal/vectors, which imports no
-// scheme.
+// ctr); it reads the vectors through internal/testkit and internal/vectors,
+// which import no scheme.
 
 import (
 	"bytes"
@@ -18,11 +18,10 @@ import (
 	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
-	"path/filepath"
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/internal/vectors"
 )
 
@@ -30,32 +29,9 @@ import (
 // positive pair vector with the unexported key schedule, then seals with the
 // recorded seed and checks the result opens and unwraps as recorded.
 func TestTkInteropPairVectors(t *testing.T) {
-	sets, err := vectors.LoadSets(filepath.Join("..", "testdata", "vectors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for di, set := range sets {
-		for _, f := range set.Files {
-			if f.Scheme != vectors.SchemePair {
-				continue
-			}
-			for _, v := range f.Vectors {
-				if v.Expect != "ok" || v.Seed == nil || v.HMAC == nil || v.AESKey == nil || v.Ciphertext == nil {
-					continue
-				}
-				from, to := set.Keys[v.Sender], set.Keys[v.Receiver]
-				if from == nil || to == nil {
-					t.Errorf("%s %s: unknown party %q or %q", f.Path, v.Name, v.Sender, v.Receiver)
-					continue
-				}
-				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(f.Path), v.Name), func(t *testing.T) {
-					tkIPairVector(t, &v, from.Keys, to.Keys)
-				})
-				checked++
-			}
-		}
-	}
+	checked := testkit.InteropVectors(t, vectors.SchemePair, func(v *vectors.Vector) bool {
+		return v.Seed != nil && v.HMAC != nil && v.AESKey != nil && v.Ciphertext != nil
+	}, tkIPairVector)
 	if checked == 0 {
 		t.Fatal("no positive pair vectors with intermediates found")
 	}

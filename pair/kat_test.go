@@ -29,12 +29,9 @@ import (
 	"encoding/asn1"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
-	"path/filepath"
 	"runtime"
 	"testing"
 	"testing/cryptotest"
@@ -121,16 +118,7 @@ func tkWriteKAT(t *testing.T, alice, bob *identity.Keys) {
 		c.Payload = hex.EncodeToString(p)
 		f.Vectors = append(f.Vectors, c)
 	}
-	b, err := json.MarshalIndent(&f, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.MkdirAll(filepath.Dir(tkKATPath), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(tkKATPath, append(b, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	testkit.WriteJSON(t, tkKATPath, &f)
 	t.Logf("wrote %d vectors to %s (%s)", len(f.Vectors), tkKATPath, runtime.Version())
 }
 
@@ -140,14 +128,8 @@ func TestTkKAT(t *testing.T) {
 	if tkUpdate() {
 		tkWriteKAT(t, alice, bob)
 	}
-	b, err := os.ReadFile(tkKATPath)
-	if err != nil {
-		t.Fatalf("%v (generate with -update)", err)
-	}
 	var f tkKATFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		t.Fatal(err)
-	}
+	testkit.ReadJSON(t, tkKATPath, &f)
 	if f.Scheme != "pair" || f.Sender != "alice" || f.Receiver != "bob" {
 		t.Fatalf("%s: scheme %q %s→%s, want pair alice→bob", tkKATPath, f.Scheme, f.Sender, f.Receiver)
 	}

@@ -24,6 +24,7 @@ import (
 	"testing"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/internal/vectors"
 	"github.com/sealpost/sealpost/internal/wycheproof"
 )
@@ -32,28 +33,8 @@ import (
 // intermediates, and the keys file as written.
 func confLoadECVectors(t *testing.T) ([]vectors.Vector, map[string]vectors.KeyEntry) {
 	t.Helper()
-	dir := filepath.Join("..", "testdata", "vectors")
-	f, err := vectors.LoadFile(filepath.Join(dir, "pairec_from_spec_python.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if f.Scheme != vectors.SchemePairEC {
-		t.Fatalf("pairec_from_spec_python.json: scheme %q", f.Scheme)
-	}
-	keys, err := vectors.ReadKeyEntries(filepath.Join(dir, "keys.json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []vectors.Vector
-	for _, v := range f.Vectors {
-		if v.Expect == "ok" && len(v.ECDHSecret) > 0 {
-			out = append(out, v)
-		}
-	}
-	if len(out) == 0 {
-		t.Fatal("no positive pair-ec vectors with intermediates")
-	}
-	return out, keys
+	vecs := testkit.OKVectors(t, "pairec_from_spec_python.json", vectors.SchemePairEC, func(v *vectors.Vector) bool { return len(v.ECDHSecret) > 0 })
+	return vecs, testkit.KeyEntries(t)
 }
 
 func confECDHKey(t *testing.T, pemText string) *ecdh.PrivateKey {

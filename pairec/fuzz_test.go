@@ -3,14 +3,12 @@ package pairec
 import (
 	"bytes"
 	"encoding/binary"
-	"errors"
 	"math"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sealpost/sealpost/identity"
-	"github.com/sealpost/sealpost/internal/openerr"
 	"github.com/sealpost/sealpost/internal/pbwire"
 	"github.com/sealpost/sealpost/internal/testkit"
 )
@@ -187,12 +185,7 @@ func FuzzOpen(f *testing.F) {
 			if in != nil {
 				t.Fatal("error with a message")
 			}
-			if !errors.Is(err, ErrCannotOpen) || err.Error() != ErrCannotOpen.Error() {
-				t.Fatalf("error %v is not the opaque ErrCannotOpen", err)
-			}
-			if _, ok := openerr.ReasonOf(err); !ok {
-				t.Fatalf("error %v carries no reason", err)
-			}
+			testkit.RequireOpaque(t, err, ErrCannotOpen)
 			if isVector {
 				t.Fatalf("a positive vector failed: %v", err)
 			}

@@ -7,8 +7,8 @@ package pairec
 // opening instead; the ECDH secret, HKDF key and IV are recomputed
 // independently of seal and compared with the recorded ones.
 //
-// This file is in package pairec (it needs seal); it reads the vector files
-// with internal/vectors, which imports no scheme.
+// This file is in package pairec (it needs seal); it reads the vectors
+// through internal/testkit and internal/vectors, which import no scheme.
 
 import (
 	"bytes"
@@ -17,13 +17,12 @@ import (
 	"crypto/hkdf"
 	"crypto/sha256"
 	"encoding/binary"
-	"fmt"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/sealpost/sealpost/identity"
+	"github.com/sealpost/sealpost/internal/testkit"
 	"github.com/sealpost/sealpost/internal/vectors"
 )
 
@@ -56,33 +55,9 @@ func tkIFields(t *testing.T, b []byte) []tkIField {
 // TestTkInteropPairECVectors reproduces every positive pair-ec vector that
 // records its ephemeral key and intermediates.
 func TestTkInteropPairECVectors(t *testing.T) {
-	sets, err := vectors.LoadSets(filepath.Join("..", "testdata", "vectors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	checked := 0
-	for di, set := range sets {
-		for _, f := range set.Files {
-			if f.Scheme != vectors.SchemePairEC {
-				continue
-			}
-			for _, v := range f.Vectors {
-				if v.Expect != "ok" || v.EphemeralPEM == "" || v.InnerPadded == nil ||
-					v.ECDHSecret == nil || v.AES256Key == nil || v.IV == nil {
-					continue
-				}
-				from, to := set.Keys[v.Sender], set.Keys[v.Receiver]
-				if from == nil || to == nil {
-					t.Errorf("%s %s: unknown party %q or %q", f.Path, v.Name, v.Sender, v.Receiver)
-					continue
-				}
-				t.Run(fmt.Sprintf("dir%d/%s/%s", di, filepath.Base(f.Path), v.Name), func(t *testing.T) {
-					tkIPairECVector(t, &v, from.Keys, to.Keys)
-				})
-				checked++
-			}
-		}
-	}
+	checked := testkit.InteropVectors(t, vectors.SchemePairEC, func(v *vectors.Vector) bool {
+		return v.EphemeralPEM != "" && v.InnerPadded != nil && v.ECDHSecret != nil && v.AES256Key != nil && v.IV != nil
+	}, tkIPairECVector)
 	if checked == 0 {
 		t.Fatal("no positive pair-ec vectors with intermediates found")
 	}

@@ -1,7 +1,9 @@
 // Package testkit is test support shared by the tests of the crypto-core
-// packages (pair, pairec, identity, ...): the interoperability parties,
-// deterministic plaintexts, allocation measurement, a -update flag that two
-// test files may both declare, and the bookkeeping of the E3/E4 tamper
+// packages (pair, pairec, identity, ...): the interoperability parties and
+// vectors (including the walk over every folder of them that the interop
+// tests make), deterministic plaintexts, allocation measurement, the check
+// that a refusal is the one opaque error, the JSON files and -update flag
+// of the known-answer tests, and the bookkeeping of the E3/E4 tamper
 // corpora (fault tallies and a parallel runner whose items may fail).
 //
 // Its files are ordinary .go files so that tests of several packages can

@@ -8,13 +8,16 @@ import (
 	"go/token"
 	"io/fs"
 	mrand "math/rand/v2"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/sealpost/sealpost/identity"
 	"github.com/sealpost/sealpost/internal/openerr"
+	"github.com/sealpost/sealpost/internal/vectors"
 )
 
 // TestOnlyTestsImport checks the package's promise: no file of the module
@@ -76,9 +79,18 @@ func TestAllocated(t *testing.T) {
 	_ = sink
 }
 
-func TestParties(t *testing.T) {
+// useRepoVectors points VectorDir at the vendored vectors from this
+// package's folder, and leaves $SEALPOST_VECTORS out, for the test.
+func useRepoVectors(t *testing.T) {
+	old := VectorDir
 	VectorDir = filepath.Join("..", "..", "testdata", "vectors")
-	t.Cleanup(func() { VectorDir = filepath.Join("..", "testdata", "vectors") })
+	t.Cleanup(func() { VectorDir = old })
+	t.Setenv("SEALPOST_VECTORS", "")
+	t.Setenv("CI", "")
+}
+
+func TestParties(t *testing.T) {
+	useRepoVectors(t)
 	alice, bob, mallory := Parties(t)
 	if alice == nil || bob == nil || mallory == nil || alice.Public().Equal(bob.Public()) {
 		t.Fatal("Parties did not return three distinct parties")
@@ -127,4 +139,50 @@ func TestFlipAndE3Size(t *testing.T) {
 			t.Errorf("E3Size(%d) = %d", i, n)
 		}
 	}
+}
+
+// TestVectorHelpers checks what InteropVectors, OKVectors and KeyEntries
+// give for the vendored vectors: the 5 positive pair vectors, the pair-ec
+// ones that record an ephemeral key, and the keys file as written.
+func TestVectorHelpers(t *testing.T) {
+	useRepoVectors(t)
+	var names []string
+	n := InteropVectors(t, vectors.SchemePair, func(v *vectors.Vector) bool { return true },
+		func(t *testing.T, v *vectors.Vector, from, to *identity.Keys) {
+			if v.Expect != "ok" || from == nil || to == nil {
+				t.Errorf("%s: expect %s, parties %v %v", v.Name, v.Expect, from != nil, to != nil)
+			}
+			names = append(names, v.Name)
+		})
+	if n != 5 || len(names) != 5 {
+		t.Errorf("InteropVectors checked %d pair vectors (%v), want the 5 positive ones", n, names)
+	}
+	ec := OKVectors(t, "pairec_from_spec_python.json", vectors.SchemePairEC,
+		func(v *vectors.Vector) bool { return v.EphemeralPEM != "" })
+	if len(ec) != 5 {
+		t.Errorf("OKVectors gave %d pair-ec vectors, want 5", len(ec))
+	}
+	keys := KeyEntries(t)
+	if e, ok := keys["bob"]; !ok || len(e.PrekeyCompact) != 64 || e.EncryptionPEM == "" {
+		t.Errorf("KeyEntries: bob is %+v", e)
+	}
+}
+
+func TestJSON(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sub", "f.json")
+	in := map[string]int{"a": 1}
+	WriteJSON(t, path, in)
+	b, err := os.ReadFile(path)
+	if err != nil || string(b) != "{\n  \"a\": 1\n}\n" {
+		t.Errorf("WriteJSON wrote %q, %v", b, err)
+	}
+	var out map[string]int
+	ReadJSON(t, path, &out)
+	if out["a"] != 1 || len(out) != 1 {
+		t.Errorf("ReadJSON gave %v", out)
+	}
+}
+
+func TestRequireOpaque(t *testing.T) {
+	RequireOpaque(t, openerr.New(openerr.TagMismatch), openerr.ErrCannotOpen)
 }
