@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sealpost/sealpost/client"
+	"github.com/sealpost/sealpost/internal/benchratio/cpuclock"
 	"github.com/sealpost/sealpost/internal/testrig"
 )
 
@@ -44,7 +45,8 @@ func benchDevice(b *testing.B, rig *testrig.Rig, name, handle string) *client.De
 // handed to Receive's callback on an online device, one message at a
 // time, over loopback: seal, relay (durable enqueue, push), verify,
 // decrypt, store (synced), callback. Run with -benchtime=1000x for the
-// figure in BENCHMARKS.md; it reports p50 and p99 in ms.
+// figure in BENCHMARKS.md; it reports p50 and p99 in ms, and the CPU time
+// of the whole process (client, server and receiver) per message.
 func BenchmarkSendToReceive(b *testing.B) {
 	b.Run("checked", func(b *testing.B) { benchSendToReceive(b, testrig.Options{}) })
 	b.Run("unchecked", func(b *testing.B) { benchSendToReceive(b, testrig.Options{NoFanoutCheck: true}) })
@@ -75,6 +77,7 @@ func benchSendToReceive(b *testing.B, opt testrig.Options) {
 	}
 	lat := make([]time.Duration, 0, b.N)
 	b.ResetTimer()
+	cpu := cpuclock.Start(b, 0)
 	for i := 0; i < b.N; i++ {
 		start := time.Now()
 		rep, err := alice.Send(c, client.Draft{To: []string{"bob@example.org"}, Text: fmt.Sprintf("message %d of the benchmark", i)})
@@ -88,6 +91,7 @@ func benchSendToReceive(b *testing.B, opt testrig.Options) {
 		}
 		lat = append(lat, time.Since(start))
 	}
+	cpu.Stop()
 	b.StopTimer()
 	cancel()
 	<-done
@@ -143,12 +147,14 @@ func benchGroupSend(b *testing.B, opt testrig.Options) {
 		b.Fatalf("%d copies, want 19", rep.Devices)
 	}
 	b.ResetTimer()
+	cpu := cpuclock.Start(b, 0)
 	start := time.Now()
 	for i := 0; i < b.N; i++ {
 		if _, err := alice.Send(c, client.Draft{To: []string{"ten"}, Text: fmt.Sprintf("group message %d", i)}); err != nil {
 			b.Fatal(err)
 		}
 	}
+	cpu.Stop()
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "sends/s")
 	b.ReportMetric(float64(b.N*19)/time.Since(start).Seconds(), "copies/s")
 }
