@@ -62,8 +62,10 @@ func runEnqueue(r *relay) {
 				}
 				o := &ids.Outgoing{Command: ids.CmdIMessage, Version: ids.Version, ID: seq, Sender: "mailto:load@example.com", Scheme: ids.SchemePairEC}
 				rand.Read(o.UUID[:])
-				for range *flagFanout {
-					o.Destinations = append(o.Destinations, ids.Destination{Token: tokens[rng.IntN(len(tokens))], Payload: p})
+				// Distinct destinations (a repeated one would be stored once).
+				start := rng.IntN(len(tokens))
+				for k := range *flagFanout {
+					o.Destinations = append(o.Destinations, ids.Destination{Token: tokens[(start+k*7919)%len(tokens)], Payload: p})
 				}
 				t0 := time.Now()
 				if d.c.Send(madrid, d.token, o.Marshal(), [4]byte(binary.BigEndian.AppendUint32(nil, seq))) != nil {
