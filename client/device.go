@@ -1,6 +1,7 @@
 package client
 
 import (
+	"context"
 	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -40,6 +42,9 @@ type Config struct {
 	// Handles are the handles this device has verified, in the order they
 	// were verified; the first is the one messages are sent from.
 	Handles []string `json:"handles"`
+	// AccountHandles are all the handles of the device's account, as the
+	// directory last listed them: messages to any of them reach this device.
+	AccountHandles []string `json:"account_handles,omitempty"`
 	// ReadReceipts makes the device send read receipts (off by default).
 	ReadReceipts bool `json:"read_receipts"`
 	// MaxPayload is the largest payload the device announces it accepts.
@@ -103,6 +108,7 @@ type Device struct {
 	ctrMu   sync.Mutex
 
 	pendingReceipts sync.WaitGroup
+	accountChecked  time.Time // when ownHandles last asked the directory (mu)
 }
 
 // Open opens the device kept in home.
@@ -257,6 +263,49 @@ func (d *Device) Handles() []string {
 	defer d.mu.Unlock()
 	return append([]string(nil), d.cfg.Handles...)
 }
+
+// ownHandles returns the handles this device answers to: those it
+// verified and those of its account (verified by its other devices). With
+// refresh, it asks the directory first, at most once a minute.
+func (d *Device) ownHandles(ctx context.Context, refresh bool) []string {
+	return d.ownHandlesFloor(ctx, refresh, time.Minute)
+}
+
+// ownHandlesFloor is ownHandles with the least time between two asks; a
+// zero floor always asks (and does not count as an ask).
+func (d *Device) ownHandlesFloor(ctx context.Context, refresh bool, floor time.Duration) []string {
+	if refresh {
+		d.mu.Lock()
+		due := floor == 0 || d.now().Sub(d.accountChecked) > floor
+		if due && floor > 0 {
+			d.accountChecked = d.now()
+		}
+		d.mu.Unlock()
+		if due {
+			if hs, _, err := d.Account(ctx); err == nil {
+				d.mu.Lock()
+				d.cfg.AccountHandles = hs
+				if err := d.saveConfigLocked(); err != nil {
+					d.log.Warn("saving the account's handles", "err", err.Error())
+				}
+				d.mu.Unlock()
+			}
+		}
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := append([]string(nil), d.cfg.Handles...)
+	for _, h := range d.cfg.AccountHandles {
+		if !slices.Contains(out, h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// OwnHandles returns every handle this device answers to: those it
+// verified, then the other handles of its account as last seen.
+func (d *Device) OwnHandles() []string { return d.ownHandles(context.Background(), false) }
 
 // PushToken returns the device's relay token.
 func (d *Device) PushToken() []byte {

@@ -79,3 +79,5 @@ func send(t *testing.T, d *client.Device, text string, to ...string) *client.Sen
 	}
 	return r
 }
+
+func draft(to, text string) client.Draft { return client.Draft{To: []string{to}, Text: text} }

@@ -313,11 +313,18 @@ func (d *Device) open(ctx context.Context, in *ids.Incoming, opt ReceiveOptions)
 	if !slices.Contains(m.Participants, in.Sender) {
 		return nil, sender, errors.New("sender is not among the participants")
 	}
-	mine := d.Handles()
-	fromMe := slices.Contains(mine, in.Sender)
-	if !fromMe && !slices.ContainsFunc(m.Participants, func(p string) bool { return slices.Contains(mine, p) }) {
-		return nil, sender, errors.New("none of this device's handles is among the participants")
+	mine := d.ownHandles(ctx, false)
+	forMe := func() bool {
+		return slices.Contains(mine, in.Sender) || slices.ContainsFunc(m.Participants, func(p string) bool { return slices.Contains(mine, p) })
 	}
+	if !forMe() {
+		// Perhaps a handle another device of the account verified since.
+		mine = d.ownHandles(ctx, true)
+		if !forMe() {
+			return nil, sender, errors.New("none of this account's handles is among the participants")
+		}
+	}
+	fromMe := slices.Contains(mine, in.Sender)
 	sent := time.Unix(0, in.Timestamp)
 	if d.store.has(m.ID) {
 		return nil, sender, envelope.ErrDuplicate

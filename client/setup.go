@@ -234,8 +234,10 @@ func (d *Device) Verify(ctx context.Context, handle, code string) error {
 	if err != nil {
 		return err
 	}
-	// Our own handle's devices changed: forget the cached answer.
+	// Our own handle's devices changed: forget the cached answer, and
+	// learn the account's other handles.
 	d.cache.forget(string(h))
+	d.ownHandlesFloor(ctx, true, 0)
 	d.log.Info("device registered", "handle", string(h))
 	return nil
 }

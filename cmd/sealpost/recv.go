@@ -109,7 +109,7 @@ outer:
 func printMessage(w io.Writer, d *client.Device, m *client.Message) {
 	ts := m.SentAt.Local().Format("2006-01-02 15:04:05")
 	head := sender(m)
-	mine := d.Handles()
+	mine := d.OwnHandles()
 	switch {
 	case m.Group != "":
 		g := m.GroupName
