@@ -76,7 +76,7 @@ func FuzzParsePublic(f *testing.F) {
 
 func FuzzParseSignedPrekey(f *testing.F) {
 	js := fzKeysJSON(f)
-	bobDevice, err := identity.ParseCompactKey(fzUnhex(f, js["bob"].DeviceCompact))
+	bobDevice, err := identity.ParseCompactKey(testkit.Unhex(f, js["bob"].DeviceCompact))
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -54,15 +54,6 @@ func fzPrekeyVector(t testing.TB) vectors.Prekey {
 	return f.Prekeys[0]
 }
 
-func fzUnhex(t testing.TB, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // fzGenerate caches one generated device per test binary run: RSA key
 // generation is the slow part of these tests.
 var fzGenerated *identity.Keys
@@ -243,7 +234,7 @@ func TestFzVectorKeysMatchJSON(t *testing.T) {
 		if got := hex.EncodeToString(h[:]); got != e.HashHex {
 			t.Errorf("%s: hash %s, want %s", name, got, e.HashHex)
 		}
-		blob := fzUnhex(t, e.PublicHex)
+		blob := testkit.Unhex(t, e.PublicHex)
 		if h := fzSpecHash(blob); hex.EncodeToString(h[:]) != e.HashHex {
 			t.Errorf("%s: keys.json hash disagrees with SHA-256 over its blob", name)
 		}
@@ -272,7 +263,7 @@ func TestFzVectorKeysMatchJSON(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ck, err := identity.ParseCompactKey(fzUnhex(t, c.compact))
+			ck, err := identity.ParseCompactKey(testkit.Unhex(t, c.compact))
 			if err != nil {
 				t.Errorf("%s %s: ParseCompactKey: %v", name, c.what, err)
 				continue
@@ -604,7 +595,7 @@ func TestFzParseCompactKeyRefuses(t *testing.T) {
 		}
 	})
 	t.Run("lengths", func(t *testing.T) {
-		valid := fzUnhex(t, fzKeysJSON(t)["alice"].DeviceCompact)
+		valid := testkit.Unhex(t, fzKeysJSON(t)["alice"].DeviceCompact)
 		if _, err := identity.ParseCompactKey(valid); err != nil {
 			t.Fatalf("control: %v", err)
 		}

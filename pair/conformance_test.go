@@ -54,11 +54,7 @@ func confIdentityHash(t *testing.T, keys map[string]vectors.KeyEntry, name strin
 	if !ok {
 		t.Fatalf("keys.json has no party %q", name)
 	}
-	blob, err1 := hex.DecodeString(p.PublicHex)
-	hash, err2 := hex.DecodeString(p.HashHex)
-	if err1 != nil || err2 != nil {
-		t.Fatalf("%s: %v %v", name, err1, err2)
-	}
+	blob, hash := testkit.Unhex(t, p.PublicHex), testkit.Unhex(t, p.HashHex)
 	pub, err := identity.ParsePublic(blob)
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
@@ -300,15 +296,6 @@ func confTagOK(key, msg, tag []byte, n int) bool {
 	return len(tag) == n && subtle.ConstantTimeCompare(full[:n], tag) == 1
 }
 
-func confUnhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // confRFC4231 are the HMAC-SHA-256 test cases 1–7 of RFC 4231 §4; case 5
 // is truncated to 128 bits.
 var confRFC4231 = []struct {
@@ -363,7 +350,7 @@ func TestConformanceC5HMAC(t *testing.T) {
 
 	for i, c := range confRFC4231 {
 		cases++
-		key, data, tag := confUnhex(t, c.key), confUnhex(t, c.data), confUnhex(t, c.tag)
+		key, data, tag := testkit.Unhex(t, c.key), testkit.Unhex(t, c.data), testkit.Unhex(t, c.tag)
 		if !confTagOK(key, data, tag, len(tag)) {
 			mismatches++
 			t.Errorf("RFC 4231 case %d: tag does not verify", i+1)
@@ -520,7 +507,7 @@ func TestConformanceC7AESCTR(t *testing.T) {
 					continue
 				}
 				ecbCases++
-				key, pt, ct := confUnhex(st, r.Fields["KEY"]), confUnhex(st, r.Fields["PLAINTEXT"]), confUnhex(st, r.Fields["CIPHERTEXT"])
+				key, pt, ct := testkit.Unhex(st, r.Fields["KEY"]), testkit.Unhex(st, r.Fields["PLAINTEXT"]), testkit.Unhex(st, r.Fields["CIPHERTEXT"])
 				block, err := aes.NewCipher(key)
 				if err != nil || len(pt) != len(ct) || len(pt)%aes.BlockSize != 0 || len(pt) == 0 {
 					st.Fatalf("%s line %d: bad record (%v)", name, r.Line, err)
@@ -564,8 +551,8 @@ func TestConformanceC7AESCTR(t *testing.T) {
 		}
 	}
 	for i, c := range confRFC3686 {
-		key, pt, ct := confUnhex(t, c.key), confUnhex(t, c.plaintext), confUnhex(t, c.ciphertext)
-		iv := slices.Concat(confUnhex(t, c.nonce), confUnhex(t, c.iv), []byte{0, 0, 0, 1})
+		key, pt, ct := testkit.Unhex(t, c.key), testkit.Unhex(t, c.plaintext), testkit.Unhex(t, c.ciphertext)
+		iv := slices.Concat(testkit.Unhex(t, c.nonce), testkit.Unhex(t, c.iv), []byte{0, 0, 0, 1})
 		block, err := aes.NewCipher(key)
 		if err != nil || len(iv) != aes.BlockSize {
 			t.Fatalf("RFC 3686 vector %d: %v", i+1, err)

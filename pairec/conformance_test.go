@@ -50,15 +50,6 @@ func confECDHKey(t *testing.T, pemText string) *ecdh.PrivateKey {
 	return e
 }
 
-func confUnhex(t *testing.T, s string) []byte {
-	t.Helper()
-	b, err := hex.DecodeString(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
 // confRFC5869 are the HKDF-SHA-256 test cases 1–3 of RFC 5869 appendix A.
 var confRFC5869 = []struct {
 	ikm, salt, info string
@@ -119,7 +110,7 @@ func TestConformanceC6HKDF(t *testing.T) {
 
 	for i, c := range confRFC5869 {
 		cases++
-		ikm, salt, info := confUnhex(t, c.ikm), confUnhex(t, c.salt), confUnhex(t, c.info)
+		ikm, salt, info := testkit.Unhex(t, c.ikm), testkit.Unhex(t, c.salt), testkit.Unhex(t, c.info)
 		prk, err1 := hkdf.Extract(sha256.New, ikm, salt)
 		okm, err2 := hkdf.Key(sha256.New, ikm, salt, string(info), c.length)
 		if err1 != nil || err2 != nil || hex.EncodeToString(prk) != c.prk || hex.EncodeToString(okm) != c.okm {
@@ -172,7 +163,7 @@ func TestConformanceC6HKDF(t *testing.T) {
 			t.Fatalf("%s: payload does not parse", v.Name)
 		}
 		eph := confECDHKey(t, v.EphemeralPEM)
-		prekeyPub, err := identity.CompactKey(confUnhex(t, recv.PrekeyCompact)).ECDH()
+		prekeyPub, err := identity.CompactKey(testkit.Unhex(t, recv.PrekeyCompact)).ECDH()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -271,8 +262,8 @@ func TestConformanceC7PairECCTR(t *testing.T) {
 		}
 		ks := make([]byte, blocks*aes.BlockSize)
 		// The call crypt makes, with the IV given.
-		cipher.NewCTR(block, confUnhex(t, iv)).XORKeyStream(ks, make([]byte, len(ks)))
-		check(key, confUnhex(t, iv), ks)
+		cipher.NewCTR(block, testkit.Unhex(t, iv)).XORKeyStream(ks, make([]byte, len(ks)))
+		check(key, testkit.Unhex(t, iv), ks)
 	}
 	t.Logf("C7 pair-ec: blocks_checked=%d mismatches=%d (128-bit counter incl. carry past bit 64)", blocksChecked, mismatches)
 }

@@ -1,6 +1,7 @@
 package testkit
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
@@ -51,4 +52,14 @@ func WriteJSON(tb testing.TB, path string, v any) {
 	if err := os.WriteFile(path, append(b, '\n'), 0o644); err != nil {
 		tb.Fatal(err)
 	}
+}
+
+// Unhex decodes the hex string s, and fails tb if it is not hex.
+func Unhex(tb testing.TB, s string) []byte {
+	tb.Helper()
+	b, err := hex.DecodeString(s)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return b
 }

@@ -186,3 +186,9 @@ func TestJSON(t *testing.T) {
 func TestRequireOpaque(t *testing.T) {
 	RequireOpaque(t, openerr.New(openerr.TagMismatch), openerr.ErrCannotOpen)
 }
+
+func TestUnhex(t *testing.T) {
+	if got := Unhex(t, "00ff10"); string(got) != "\x00\xff\x10" {
+		t.Errorf("Unhex = %x", got)
+	}
+}
