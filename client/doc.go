@@ -50,9 +50,13 @@
 // to the devices that have not got a copy. See send.go for the pipeline.
 //
 // Receive verifies and decrypts each delivery (authenticate before
-// decode), drops duplicates by message ID, fetches attachments, stores the
-// message durably, hands it to the caller, acknowledges it to the relay
-// and sends a delivery receipt. Read receipts are off unless
+// decode), drops duplicates by message ID, fetches attachments and long
+// texts from the blob store (verified against their signature before a
+// byte is decrypted; a file that does not verify is reported on the
+// message and not saved), stores the message durably, hands it to the
+// caller, acknowledges it to the relay and sends a delivery receipt. A
+// device answers to every handle of its account, including those its
+// other devices verified. Read receipts are off unless
 // SetReadReceipts(true). A delivery that fails verification is dropped
 // without a receipt and logged locally (its UUID and claimed sender only).
 // See recv.go for the pipeline.
