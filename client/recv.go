@@ -72,12 +72,14 @@ type Attachment struct {
 // Receipt reports that a device of a recipient stored (Kind "delivered")
 // or showed (Kind "read") a message this device sent.
 type Receipt struct {
-	MessageID  string    `json:"message_id"`
-	Kind       string    `json:"kind"`
-	From       string    `json:"from"`
-	FromName   string    `json:"from_name"`
-	FromDevice string    `json:"from_device,omitempty"`
-	At         time.Time `json:"at"`
+	MessageID  string `json:"message_id"`
+	Kind       string `json:"kind"`
+	From       string `json:"from"`
+	FromName   string `json:"from_name"`
+	FromDevice string `json:"from_device,omitempty"`
+	// FromDeviceName is the name the device registered with.
+	FromDeviceName string    `json:"from_device_name,omitempty"`
+	At             time.Time `json:"at"`
 }
 
 // Event is what Receive hands its callback: a Message or a Receipt.
@@ -247,7 +249,7 @@ func (d *Device) handleDelivery(ctx context.Context, l *link, m courier.Message,
 		r := &Receipt{MessageID: ref.String(), Kind: kind, From: in.Sender, FromName: d.contactName(in.Sender),
 			At: time.Unix(0, in.Timestamp)}
 		if rd, ok, err := d.cache.senderDevice(ctx, in.Sender, in.SenderToken); err == nil && ok {
-			r.FromDevice = rd.ID
+			r.FromDevice, r.FromDeviceName = rd.ID, rd.Name
 		}
 		d.log.Info("receipt", "kind", kind, "message", r.MessageID, "from", in.Sender)
 		if err := fn(Event{Receipt: r}); err != nil {

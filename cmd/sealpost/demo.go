@@ -143,7 +143,7 @@ func runDemo(ctx context.Context, w io.Writer, keep bool) error {
 	if err := carol.NameGroup(gid, "lunch"); err != nil {
 		return err
 	}
-	dm.say("carol", "names the new group %q", "lunch")
+	dm.say("carol-phone", "names the new group %q", "lunch")
 	if err := dm.send(ctx, carol, client.Draft{To: []string{"lunch"}, Text: "Yes! Where?"}); err != nil {
 		return err
 	}
@@ -251,7 +251,7 @@ func (dm *demo) send(ctx context.Context, d *client.Device, draft client.Draft) 
 	}
 	extra := ""
 	if len(rep.Attachments) > 0 {
-		extra = fmt.Sprintf(" + %d attachment(s), encrypted into the blob store", len(rep.Attachments))
+		extra = " + " + plural(len(rep.Attachments), "attachment") + ", encrypted into the blob store"
 	}
 	dm.say(who(d), "-> %s: %q%s  [message %s, %d copies sealed, %d send]", to, draft.Text, extra, rep.ID[:8], rep.Devices, rep.Frames)
 	return nil
@@ -264,7 +264,7 @@ func (dm *demo) recv(ctx context.Context, d *client.Device) error {
 			if name == "" {
 				name = r.From
 			}
-			dm.say(who(d), "   receipt: message %s %s by %s", r.MessageID[:8], r.Kind, name)
+			dm.say(who(d), "   receipt: message %s %s by %s's %s", r.MessageID[:8], r.Kind, name, r.FromDeviceName)
 			return nil
 		}
 		m := ev.Message
