@@ -69,6 +69,7 @@ var (
 	flagConns    = flag.Int("conns", 19900, "idle: connections to hold")
 	flagDial     = flag.Int("dialers", 2*runtime.GOMAXPROCS(0), "parallel connection set-ups")
 	flagProfile  = flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
+	flagCourier  = flag.Bool("courier-listen", false, "connect devices to a --courier-listen address of their own instead of the main --listen one")
 )
 
 const tokensPerKey = 100
@@ -157,6 +158,16 @@ func startRelay(work string) *relay {
 	ln.Close()
 	data := filepath.Join(work, "data")
 	args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem")}
+	courierAddr := addr
+	if *flagCourier {
+		ln2, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			fatal(err.Error())
+		}
+		courierAddr = ln2.Addr().String()
+		ln2.Close()
+		args = append(args, "--courier-listen", courierAddr)
+	}
 	if *flagArgs != "" {
 		args = append(args, strings.Fields(*flagArgs)...)
 	}
@@ -185,6 +196,7 @@ func startRelay(work string) *relay {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	r.addr = courierAddr
 	return r
 }
 

@@ -50,26 +50,38 @@ var errViolation = errors.New("protocol violation")
 
 func (c *conn) serve() {
 	defer c.close()
+	if c.handshake() {
+		c.loop()
+	}
+}
+
+// handshake runs the connection until a Connect verifies (true) or the
+// connection must close (false).
+func (c *conn) handshake() bool {
 	s := c.s
 	c.nc.SetDeadline(s.now().Add(s.opt.ConnectTimeout))
-	// Until a Connect verifies, nothing else is accepted.
 	for {
 		f, _, err := c.read()
 		if err != nil {
-			return
+			return false
 		}
 		if f.Command != courier.CmdConnect {
 			if isKnown(f.Command) {
-				return // a known command before Connect breaks the protocol
+				return false // a known command before Connect breaks the protocol
 			}
 			continue
 		}
 		if !c.connect(&f) {
-			return
+			return false
 		}
-		break
+		c.nc.SetWriteDeadline(time.Time{})
+		return true
 	}
-	c.nc.SetWriteDeadline(time.Time{})
+}
+
+// loop reads and handles frames until the connection ends.
+func (c *conn) loop() {
+	s := c.s
 	for {
 		// Moving a deadline costs a timer update: it is moved at most
 		// once every deadlineSlack, so the idle limit is IdleTimeout minus

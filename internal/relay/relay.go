@@ -208,6 +208,34 @@ func (s *Service) ServeConn(nc net.Conn) {
 	c.serve()
 }
 
+// ServeConnDetached is ServeConn for a listener the relay owns: it runs the
+// Connect in the calling goroutine, then the rest of the connection in a
+// new goroutine, and returns. The deep stack of the TLS handshake and of
+// the certificate checks goes with the calling goroutine, so an idle
+// connection keeps only a small one.
+func (s *Service) ServeConnDetached(nc net.Conn) {
+	c := &conn{s: s, nc: nc}
+	s.mu.Lock()
+	if s.closing {
+		s.mu.Unlock()
+		nc.Close()
+		return
+	}
+	s.all[c] = struct{}{}
+	s.connWG.Add(1)
+	s.mu.Unlock()
+	if !c.handshake() {
+		c.close()
+		s.connWG.Done()
+		return
+	}
+	go func() {
+		defer s.connWG.Done()
+		defer c.close()
+		c.loop()
+	}()
+}
+
 // Stats returns the counters.
 func (s *Service) Stats() Stats {
 	return Stats{Connects: s.nConnects.Load(), Refused: s.nRefused.Load(), Deliveries: s.nDeliveries.Load(),
