@@ -21,7 +21,11 @@
 //	    mailbox.Pending(token, cursor) ─▶ enabled topic? ─▶ delivery frames, many per Write
 //
 // A connection has one goroutine while idle (its reader); the pump runs
-// only while there is something to push. Each device's sends are handled
+// only while there is something to push. ServeConn keeps the caller's
+// goroutine (internal/server's, which did the TLS handshake);
+// ServeConnDetached, for listeners the relay owns, moves the connection to
+// a fresh goroutine once Connect is verified, so an idle connection keeps
+// a small stack. Each device's sends are handled
 // in order, one at a time; many devices' sends share the mailbox's group
 // commit.
 //
