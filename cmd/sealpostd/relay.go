@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"flag"
@@ -17,6 +18,7 @@ import (
 	"runtime/debug"
 	"runtime/pprof"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/sealpost/sealpost/internal/ratelimit"
@@ -41,6 +43,7 @@ var relayCfg struct {
 	tokensPerKey  int
 	certRate      string
 	cpuProfile    string
+	revoked       string
 }
 
 func relayFlags(fs *flag.FlagSet) {
@@ -54,6 +57,8 @@ func relayFlags(fs *flag.FlagSet) {
 	fs.IntVar(&relayCfg.tokensPerKey, "tokens-per-key", relay.DefaultMaxTokensPerKey, "most device tokens one push key can obtain")
 	fs.StringVar(&relayCfg.certRate, "push-cert-rate", relay.DefaultCertRate.String(),
 		"push-certificate issuance per client address: RATE:BURST (per second : burst) or off")
+	fs.StringVar(&relayCfg.revoked, "revoked-devices", "",
+		"file of revoked device push keys, one hex SHA-256 of the certificate's SubjectPublicKeyInfo per line; re-read when it changes")
 	fs.StringVar(&relayCfg.cpuProfile, "relay-cpuprofile", "", "write a CPU profile of the whole process to this file until shutdown (for load tests)")
 }
 
@@ -138,6 +143,14 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var revoked func([32]byte) bool
+	if relayCfg.revoked != "" {
+		rl := &revocations{path: relayCfg.revoked}
+		if err := rl.load(); err != nil {
+			return nil, fmt.Errorf("--revoked-devices: %w", err)
+		}
+		revoked = rl.has
+	}
 	dataDir := srv.Config().DataDir
 	mb, err := openMailbox(relayCfg.mailbox, dataDir)
 	if err != nil {
@@ -154,6 +167,7 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 		Tokens:          tokens,
 		TTL:             relayCfg.queueTTL,
 		MaxTokensPerKey: relayCfg.tokensPerKey,
+		Revoked:         revoked,
 		Logger:          srv.Logger(),
 	})
 	if err != nil {
@@ -214,6 +228,56 @@ func tidyMemory(log *slog.Logger, svc *relay.Service) {
 				"sys", m.Sys, "goroutines", runtime.NumGoroutine(), "gc", m.NumGC)
 		}
 	}
+}
+
+// revocations is the --revoked-devices file, re-read when its
+// modification time changes (checked at each Connect).
+type revocations struct {
+	path  string
+	mu    sync.Mutex
+	mtime time.Time
+	keys  map[[32]byte]bool
+}
+
+func (r *revocations) load() error {
+	st, err := os.Stat(r.path)
+	if err != nil {
+		return err
+	}
+	b, err := os.ReadFile(r.path)
+	if err != nil {
+		return err
+	}
+	keys := map[[32]byte]bool{}
+	for i, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		h, err := hex.DecodeString(line)
+		if err != nil || len(h) != 32 {
+			return fmt.Errorf("%s:%d: not a hex SHA-256", r.path, i+1)
+		}
+		keys[[32]byte(h)] = true
+	}
+	r.mu.Lock()
+	r.keys, r.mtime = keys, st.ModTime()
+	r.mu.Unlock()
+	return nil
+}
+
+func (r *revocations) has(keyHash [32]byte) bool {
+	if st, err := os.Stat(r.path); err == nil {
+		r.mu.Lock()
+		changed := !st.ModTime().Equal(r.mtime)
+		r.mu.Unlock()
+		if changed {
+			r.load() // a broken file keeps the previous list
+		}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.keys[keyHash]
 }
 
 // serveCourier accepts push connections on a listener of their own.

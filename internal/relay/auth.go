@@ -26,6 +26,7 @@ var (
 	errReplay       = errors.New("nonce was already used")
 	errBadSignature = errors.New("signature does not verify")
 	errOtherKey     = errors.New("token is bound to another key")
+	errRevoked      = errors.New("device key is revoked")
 )
 
 const (
@@ -45,23 +46,24 @@ type verifiedCert struct {
 
 // authenticator checks Connect frames. Safe for concurrent use.
 type authenticator struct {
-	roots  *x509.CertPool
-	window time.Duration
-	start  time.Time // nonces older than the process are refused
-	now    func() time.Time
+	roots   *x509.CertPool
+	revoked func(keyHash [32]byte) bool
+	window  time.Duration
+	start   time.Time // nonces older than the process are refused
+	now     func() time.Time
 
 	mu    sync.Mutex
 	certs map[[32]byte]*verifiedCert // by SHA-256 of the DER
 	seen  map[int64]map[[courier.NonceSize]byte]struct{}
 }
 
-func newAuthenticator(cas []*x509.Certificate, window time.Duration, now func() time.Time) *authenticator {
+func newAuthenticator(cas []*x509.Certificate, window time.Duration, now func() time.Time, revoked func([32]byte) bool) *authenticator {
 	pool := x509.NewCertPool()
 	for _, c := range cas {
 		pool.AddCert(c)
 	}
 	// Nonces carry milliseconds: the start is rounded down to match.
-	return &authenticator{roots: pool, window: window, now: now, start: now().Truncate(time.Millisecond),
+	return &authenticator{roots: pool, revoked: revoked, window: window, now: now, start: now().Truncate(time.Millisecond),
 		certs: make(map[[32]byte]*verifiedCert), seen: make(map[int64]map[[courier.NonceSize]byte]struct{})}
 }
 
@@ -103,6 +105,9 @@ func (a *authenticator) cert(der []byte, now time.Time) (*verifiedCert, error) {
 	}
 	if now.Before(vc.notBefore) || now.After(vc.notAfter) {
 		return nil, errExpired
+	}
+	if a.revoked != nil && a.revoked(vc.keyHash) {
+		return nil, errRevoked
 	}
 	return vc, nil
 }

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
@@ -151,9 +152,16 @@ func pipeConnect(svc *Service, frame []byte) (byte, []byte, error) {
 // H6: 10,000 bad Connects of every kind are refused and 10,000 good ones
 // accepted.
 func TestH6ConnectAuth(t *testing.T) {
-	r := newRig(t, nil)
-	now := time.Now()
 	ks := keys(t)
+	revokedKey := sha256.Sum256(x509.MarshalPKCS1PublicKey(&ks[21].PublicKey))
+	r := newRig(t, func(o *Options) {
+		o.Revoked = func(h [32]byte) bool { return h == revokedKey }
+	})
+	now := time.Now()
+	// The revocation list names keys by the SHA-256 of the certificate's
+	// SubjectPublicKeyInfo.
+	spki, _ := x509.MarshalPKIXPublicKey(&ks[21].PublicKey)
+	revokedKey = sha256.Sum256(spki)
 	good := make([]*device, 8)
 	for i := range good {
 		good[i] = r.device(8 + i)
@@ -263,8 +271,18 @@ func TestH6ConnectAuth(t *testing.T) {
 			})
 		})},
 		{"replayed Connect", func(int) []byte { return replayed }},
+		{"revoked device", pool(4, func() []byte {
+			return withNonce(&device{key: ks[21], cert: issue(t, r.srv.DeviceCA(), ks[21], now.Add(-time.Hour), now.Add(time.Hour))}, nil, time.Now(), nil)
+		})},
 		// Fresh nonce, valid signature, but the token of another device.
 		{"token of another device", nil},
+	}
+	// The revoked class is refused for that reason, not another one.
+	{
+		f, _ := courier.Parse(classes[len(classes)-2].frame(0))
+		if _, err := r.svc.auth.verify(&f); err != errRevoked {
+			t.Fatalf("revoked device: %v", err)
+		}
 	}
 	const bad, goodN = 10000, 10000
 	per := bad / len(classes)

@@ -113,6 +113,10 @@ type Options struct {
 	MaxInflight int
 	// MaxTokensPerKey bounds the tokens one push key can obtain.
 	MaxTokensPerKey int
+	// Revoked, if set, reports whether a device's push key (SHA-256 of its
+	// certificate's SubjectPublicKeyInfo) is revoked; such a device cannot
+	// connect. It is asked at every Connect.
+	Revoked func(keyHash [32]byte) bool
 	// Now is the clock (time.Now if nil).
 	Now func() time.Time
 	// Logger receives logs; nil discards them.
@@ -187,7 +191,7 @@ func New(opt Options) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Service{
 		opt: opt, log: opt.Logger, mbox: opt.Mailbox, tokens: opt.Tokens, now: opt.Now,
-		auth:   newAuthenticator(opt.DeviceCAs, opt.NonceWindow, opt.Now),
+		auth:   newAuthenticator(opt.DeviceCAs, opt.NonceWindow, opt.Now, opt.Revoked),
 		online: make(map[mailbox.Token]*conn),
 		all:    make(map[*conn]struct{}),
 		ctx:    ctx, cancel: cancel,
