@@ -252,19 +252,58 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 		}
 		r = bytes.NewReader(b)
 	}
+	body, err := newExactReader(r.(io.ReadSeeker), n)
+	if err != nil {
+		return fmt.Errorf("blob store: chunk %d of %s: seeking: %w", index, id, err)
+	}
 	_, err = s.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: s.bucket(), Key: s.objectKey(id), UploadId: aws.String(uploadID),
-		PartNumber: aws.Int32(int32(index + 1)), ContentLength: aws.Int64(n), Body: &exactReader{r: r, left: n},
+		PartNumber: aws.Int32(int32(index + 1)), ContentLength: aws.Int64(n), Body: body,
 	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	return wrap(err, "blob store: chunk "+fmt.Sprint(index)+" of "+id)
 }
 
 // exactReader passes on exactly n bytes of r and turns an early end into
 // an error, so that a short reader aborts the request instead of
-// completing a short part.
+// completing a short part. It is seekable within those n bytes, so that
+// the SDK can rewind the body and retry a request the server cut off (for
+// example one it refused before reading the body).
 type exactReader struct {
-	r    io.Reader
+	r    io.ReadSeeker
+	base int64 // position of r where the part starts
+	n    int64
 	left int64
+}
+
+func newExactReader(r io.ReadSeeker, n int64) (*exactReader, error) {
+	base, err := r.Seek(0, io.SeekCurrent)
+	if err != nil {
+		return nil, err
+	}
+	return &exactReader{r: r, base: base, n: n, left: n}, nil
+}
+
+// Seek moves within the part; offsets are relative to its start.
+func (e *exactReader) Seek(offset int64, whence int) (int64, error) {
+	var pos int64
+	switch whence {
+	case io.SeekStart:
+		pos = offset
+	case io.SeekCurrent:
+		pos = e.n - e.left + offset
+	case io.SeekEnd:
+		pos = e.n + offset
+	default:
+		return 0, errors.New("s3: bad whence")
+	}
+	if pos < 0 || pos > e.n {
+		return 0, errors.New("s3: seek outside the part")
+	}
+	if _, err := e.r.Seek(e.base+pos, io.SeekStart); err != nil {
+		return 0, err
+	}
+	e.left = e.n - pos
+	return pos, nil
 }
 
 func (e *exactReader) Read(p []byte) (int, error) {
