@@ -260,6 +260,18 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 		Bucket: s.bucket(), Key: s.objectKey(id), UploadId: aws.String(uploadID),
 		PartNumber: aws.Int32(int32(index + 1)), ContentLength: aws.Int64(n), Body: body,
 	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
+	if err != nil && !notFound(err) {
+		// Some servers (versitygw) refuse a part for an upload that no
+		// longer exists by resetting the connection before reading the
+		// body, so the SDK reports a transport error. Ask about the upload
+		// itself to tell "gone" from a network failure.
+		_, lerr := s.client.ListParts(ctx, &s3.ListPartsInput{
+			Bucket: s.bucket(), Key: s.objectKey(id), UploadId: aws.String(uploadID), MaxParts: aws.Int32(1),
+		})
+		if notFound(lerr) {
+			err = lerr
+		}
+	}
 	return wrap(err, "blob store: chunk "+fmt.Sprint(index)+" of "+id)
 }
 
