@@ -80,6 +80,9 @@ func (p *xhtmlParser) document() ([]fileRef, error) {
 				if strings.TrimLeft(text, " \t\r\n") != "" {
 					return nil, p.errorf("text outside the root element")
 				}
+			} else if strings.Contains(text, "]]>") {
+				// XML 1.0 §2.4: "]]>" may not appear in character data.
+				return nil, p.errorf("\"]]>\" in text")
 			} else if _, err := p.unescape(text, false); err != nil {
 				return nil, err
 			}
