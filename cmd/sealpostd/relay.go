@@ -62,6 +62,14 @@ func relayFlags(fs *flag.FlagSet) {
 	fs.StringVar(&relayCfg.cpuProfile, "relay-cpuprofile", "", "write a CPU profile of the whole process to this file until shutdown (for load tests)")
 }
 
+// attachedRelay and attachedMailbox are the relay service and its mailbox
+// once the relay part has attached (nil before, or if it failed), for
+// parts that report on them (metrics, readiness).
+var (
+	attachedRelay   *relay.Service
+	attachedMailbox mailbox.Mailbox
+)
+
 // openMailbox is the one place a mailbox backend is chosen.
 func openMailbox(spec, dataDir string) (mailbox.Mailbox, error) {
 	switch {
@@ -175,6 +183,7 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 		tokens.Close()
 		return nil, err
 	}
+	attachedRelay, attachedMailbox = svc, mb
 	srv.SetCourier(func(c *tls.Conn) { svc.ServeConn(c) })
 	srv.OnShutdown(func() { svc.Close() })
 	srv.Mux().Handle("POST "+relay.CertificatePath, relay.NewIssuer(srv.DeviceCA(), limit, nil))
