@@ -71,6 +71,14 @@
 // error (a sync is never retried: the kernel may have dropped the data).
 // The process must be restarted; recovery then reads what is on disk.
 //
+// # Monitoring
+//
+// Stats returns counters since Open, with a histogram of sync durations
+// (SyncHistogram, buckets SyncBounds); Queue returns the number of queued
+// deliveries and the time of the oldest; Err returns the error that
+// stopped the store, if one did. sealpostd exports them as Prometheus
+// metrics and asks Err for its readiness.
+//
 // # Concurrency and lock order
 //
 // All methods are safe for concurrent use. Locks, in the order they may be

@@ -64,7 +64,8 @@ type Store struct {
 	segs   []*segment // oldest first; the last is the active one
 	cached int64
 	stats  Stats
-	syncs  [syncTimes]time.Duration // a ring of recent sync durations
+	syncs  [syncTimes]time.Duration   // a ring of recent sync durations
+	hist   [len(SyncBounds) + 1]int64 // syncs by duration (the last: slower than every bound)
 
 	// compactMu makes compactions take turns.
 	compactMu sync.Mutex
@@ -98,6 +99,29 @@ type Stats struct {
 	DamagedBytes int64 // bytes cut from segments at recovery (torn or damaged tails)
 	// SyncP50 and SyncP99 are over the last syncTimes syncs.
 	SyncP50, SyncP99 time.Duration
+	// SyncHistogram counts every sync since Open by duration.
+	SyncHistogram SyncHistogram
+}
+
+// SyncHistogram counts file syncs by how long they took, in the shape of
+// a Prometheus histogram.
+type SyncHistogram struct {
+	Count int64
+	Sum   time.Duration
+	// Buckets[i] is the number of syncs that took at most SyncBounds[i]
+	// (cumulative).
+	Buckets [len(SyncBounds)]int64
+}
+
+// SyncBounds are the upper bounds of SyncHistogram's buckets: fdatasync
+// takes tens of microseconds on a disk with a power-safe write cache, a
+// few milliseconds on most SSDs and network volumes, tens on spinning
+// disks.
+var SyncBounds = [...]time.Duration{
+	50 * time.Microsecond, 100 * time.Microsecond, 250 * time.Microsecond, 500 * time.Microsecond,
+	time.Millisecond, 2500 * time.Microsecond, 5 * time.Millisecond, 10 * time.Millisecond,
+	25 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond,
+	500 * time.Millisecond, time.Second,
 }
 
 // syncTimes is how many recent sync durations are kept for Stats.
@@ -503,6 +527,7 @@ func (s *Store) closeFiles() error {
 func (s *Store) Stats() Stats {
 	s.mu.Lock()
 	st := s.stats
+	st.SyncHistogram = s.syncHistogram()
 	n := min(int(st.Syncs), syncTimes)
 	ts := slices.Clone(s.syncs[:n])
 	s.mu.Unlock()
@@ -511,6 +536,64 @@ func (s *Store) Stats() Stats {
 		st.SyncP50, st.SyncP99 = ts[n/2], ts[n*99/100]
 	}
 	return st
+}
+
+// observeSync records one sync's duration; s.mu is held.
+func (s *Store) observeSync(d time.Duration) {
+	i, _ := slices.BinarySearch(SyncBounds[:], d) // the first bound >= d
+	s.hist[i]++
+	s.stats.SyncHistogram.Sum += d
+}
+
+// syncHistogram returns the cumulative histogram; s.mu is held.
+func (s *Store) syncHistogram() SyncHistogram {
+	h := s.stats.SyncHistogram
+	var n int64
+	for i, c := range s.hist {
+		n += c
+		if i < len(h.Buckets) {
+			h.Buckets[i] = n
+		}
+	}
+	h.Count = n
+	return h
+}
+
+// Queue returns the number of queued deliveries (expired ones included
+// until the next sweep) and the acceptance time (Delivery.Time) of the
+// oldest one at the head of a device's queue, or the zero time if none is
+// queued. It walks the index's devices once under the index lock, which
+// costs less than a sweep: fine for a metrics scrape every few seconds,
+// not for a hot path.
+func (s *Store) Queue() (n int64, oldest time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, dv := range s.devs {
+		if len(dv.pending) == 0 {
+			continue
+		}
+		n += int64(len(dv.pending))
+		if t := dv.pending[0].d.Time; oldest.IsZero() || t.Before(oldest) {
+			oldest = t
+		}
+	}
+	return n, oldest
+}
+
+// Err returns the write or sync error that stopped the store (it then
+// refuses every write until the process restarts and recovers), or
+// mailbox.ErrClosed once Close has begun, or nil while the store works.
+// Readiness checks ask it.
+func (s *Store) Err() error {
+	s.qmu.Lock()
+	defer s.qmu.Unlock()
+	switch {
+	case s.failed != nil:
+		return s.failed
+	case s.closing:
+		return mailbox.ErrClosed
+	}
+	return nil
 }
 
 // DiskUsage returns the bytes of the segment files.

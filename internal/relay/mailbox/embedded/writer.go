@@ -176,9 +176,12 @@ func (s *Store) commit(ops []*op, acks []ackRec) error {
 		}
 		took = time.Since(t0)
 	}
-	if took > 0 {
+	if len(buf) > 0 {
 		s.mu.Lock()
-		s.syncs[s.stats.Syncs%syncTimes] = took
+		if took > 0 {
+			s.syncs[s.stats.Syncs%syncTimes] = took
+		}
+		s.observeSync(took)
 		s.mu.Unlock()
 	}
 	if !s.opt.UnsafeAckBeforeSync {
