@@ -5,7 +5,10 @@
 // and the blob store under /v1/.
 //
 //	TLS 1.3 listener ──ALPN apns-security-v3──▶ courier handler (relay)
-//	                 └─h2 / http/1.1──────────▶ http.ServeMux: /v1/... , /healthz
+//	                 └─h2 / http/1.1──▶ request observer ──▶ http.ServeMux: /v1/... , /healthz
+//
+// The request observer (ObserveRequests) reports each answered request's
+// route pattern, status and stable error code, for metrics.
 //
 // Only this package and cmd/sealpostd import storage backends; the client
 // SDK and the CLI never do.
@@ -63,6 +66,7 @@ type Server struct {
 	mux      *http.ServeMux
 	http     *http.Server
 	courier  func(*tls.Conn)
+	observe  func(Request)
 }
 
 // New prepares a node: it creates the data folder and the CAs if needed and
@@ -99,7 +103,7 @@ func New(cfg Config) (*Server, error) {
 		w.Write([]byte("ok\n"))
 	})
 	s.http = &http.Server{
-		Handler: s.mux,
+		Handler: http.HandlerFunc(s.serveHTTP),
 		TLSConfig: &tls.Config{
 			MinVersion:                  tls.VersionTLS13,
 			Certificates:                []tls.Certificate{cert},
