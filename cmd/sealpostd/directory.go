@@ -57,8 +57,12 @@ func directoryFlags(fs *flag.FlagSet) {
 // (nil before, or if it failed). Parts attach in the order of their files'
 // names, so parts in later files (relay.go) can use it in their attach:
 // DeviceByPushToken, DeviceByIdentity, SigningKey (a reqsign.KeyFunc) and
-// CheckSessionToken.
-var attachedDirectory *directory.Service
+// CheckSessionToken; attachedDirectoryStore is its storage (the relay's
+// fan-out check reads it).
+var (
+	attachedDirectory      *directory.Service
+	attachedDirectoryStore storage.Store
+)
 
 type directoryPart struct {
 	svc   *directory.Service
@@ -120,7 +124,7 @@ func directoryAttach(srv *server.Server) (io.Closer, error) {
 		return nil, err
 	}
 	svc.Register(srv.Mux())
-	attachedDirectory = svc
+	attachedDirectory, attachedDirectoryStore = svc, store
 	log.Info("directory: serving /v1/", "storage", kind, "max_devices", directoryCfg.maxDevices,
 		"lookup_limit", limits.LookupDevice.String(), "lookup_addr_limit", limits.LookupAddr.String())
 	return &directoryPart{svc: svc, store: store}, nil

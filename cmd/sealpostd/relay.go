@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sealpost/sealpost/ids"
 	"github.com/sealpost/sealpost/internal/ratelimit"
 	"github.com/sealpost/sealpost/internal/relay"
 	"github.com/sealpost/sealpost/internal/relay/mailbox"
@@ -44,6 +45,7 @@ var relayCfg struct {
 	certRate      string
 	cpuProfile    string
 	revoked       string
+	fanoutCheck   bool
 }
 
 func relayFlags(fs *flag.FlagSet) {
@@ -59,6 +61,8 @@ func relayFlags(fs *flag.FlagSet) {
 		"push-certificate issuance per client address: RATE:BURST (per second : burst) or off")
 	fs.StringVar(&relayCfg.revoked, "revoked-devices", "",
 		"file of revoked device push keys, one hex SHA-256 of the certificate's SubjectPublicKeyInfo per line; re-read when it changes")
+	fs.BoolVar(&relayCfg.fanoutCheck, "relay-fanout-check", true,
+		"refuse sends that miss a device registered in the directory or include one that is not (K6; one directory lookup per send); off only for load tests with devices the directory does not know")
 	fs.StringVar(&relayCfg.cpuProfile, "relay-cpuprofile", "", "write a CPU profile of the whole process to this file until shutdown (for load tests)")
 }
 
@@ -169,7 +173,17 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 		mb.Close()
 		return nil, err
 	}
+	var check func(context.Context, mailbox.Token, *ids.Outgoing) []int
+	if relayCfg.fanoutCheck {
+		if attachedDirectoryStore == nil {
+			mb.Close()
+			tokens.Close()
+			return nil, errors.New("--relay-fanout-check needs the directory")
+		}
+		check = server.FanoutCheck(attachedDirectoryStore)
+	}
 	svc, err := relay.New(relay.Options{
+		CheckFanout:     check,
 		DeviceCAs:       append([]*x509.Certificate{srv.DeviceCA().Cert}, extra...),
 		Mailbox:         mb,
 		Tokens:          tokens,

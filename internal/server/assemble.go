@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/sealpost/sealpost/ids"
@@ -11,22 +10,22 @@ import (
 )
 
 // FanoutDevices is what FanoutCheck needs from the directory's storage
-// (storage.Store has both methods).
+// (storage.Store has it).
 type FanoutDevices interface {
-	DeviceByPushToken(ctx context.Context, token []byte) (storage.Device, error)
 	Lookup(ctx context.Context, handles []string) (map[string][]storage.Device, error)
 }
 
 // FanoutCheck returns the relay's fan-out check (relay.Options.CheckFanout)
-// backed by the directory (K6): a destination whose token is not a
-// registered device (removed, or never registered) is refused with
-// ids.StatusNotRegistered; for a message (c = 100), the destinations of a
-// handle some of whose registered devices are missing from the send are
-// refused with ids.StatusIncomplete (the sending device is excepted, and so
-// are devices that do not take the send's scheme E, which a sender puts in
-// a frame of their own). A sender must therefore put all of a handle's
-// devices of one scheme in one frame. The sender then looks those handles
-// up again and sends to their devices.
+// backed by the directory (K6), at the cost of one directory lookup per
+// send: a destination whose token is not a device registered under the
+// destination's handle (removed, never registered, or a stale token) is
+// refused with ids.StatusNotRegistered; for a message (c = 100), the
+// destinations of a handle some of whose registered devices are missing
+// from the send are refused with ids.StatusIncomplete (the sending device
+// is excepted, and so are devices that do not take the send's scheme E,
+// which a sender puts in a frame of their own). A sender must therefore
+// put all of a handle's devices of one scheme in one frame. The sender
+// then looks those handles up again and sends to their devices.
 // A storage error lets the send through unchecked: the directory being
 // slow must not stop messages.
 func FanoutCheck(dir FanoutDevices) func(ctx context.Context, sender mailbox.Token, o *ids.Outgoing) []int {
@@ -35,21 +34,23 @@ func FanoutCheck(dir FanoutDevices) func(ctx context.Context, sender mailbox.Tok
 		present := make(map[string]bool, len(o.Destinations))
 		var handles []string
 		seen := map[string]bool{}
-		for i, d := range o.Destinations {
+		for _, d := range o.Destinations {
 			present[string(d.Token)] = true
-			if _, err := dir.DeviceByPushToken(ctx, d.Token); errors.Is(err, storage.ErrNotFound) {
-				st[i] = ids.StatusNotRegistered
-			}
 			if !seen[d.URI] {
 				seen[d.URI] = true
 				handles = append(handles, d.URI)
 			}
 		}
-		if o.Command != ids.CmdIMessage {
-			return st
-		}
 		devs, err := dir.Lookup(ctx, handles)
 		if err != nil {
+			return st
+		}
+		for i, d := range o.Destinations {
+			if !slices.ContainsFunc(devs[d.URI], func(dv storage.Device) bool { return string(dv.PushToken) == string(d.Token) }) {
+				st[i] = ids.StatusNotRegistered
+			}
+		}
+		if o.Command != ids.CmdIMessage {
 			return st
 		}
 		incomplete := map[string]bool{}
