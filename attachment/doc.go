@@ -46,6 +46,23 @@
 // io.Writer, but a writer cannot be rolled back: if Decrypt returns an
 // error, whatever the writer received must be thrown away.
 //
+// To read a download only once, stream it through a Decrypter into a
+// temporary file: it decrypts and hashes in the same pass, and its Close
+// says whether the ciphertext matched. The plaintext it writes is
+// unverified until then; rename the temporary file into place only if
+// Close returned nil, and remove it otherwise:
+//
+//	d := attachment.NewDecrypter(tmp, key, size, sig)
+//	_, err := d.ReadFrom(body) // or io.Copy(d, body)
+//	if err == nil {
+//		err = d.Close()
+//	}
+//	// err == nil: sync tmp and rename it; otherwise remove it
+//
+// EncryptAt encrypts (and, CTR being its own inverse, decrypts) the bytes
+// at any offset of a file on their own, for example one chunk of an upload
+// sent again.
+//
 // # Storage side
 //
 // A blob store holds no keys. It can check a whole upload with Verify,
@@ -59,6 +76,8 @@
 //   - Decrypt, DecryptFile and Verify compare the signature in constant time
 //     and never release plaintext before the whole ciphertext has matched it;
 //     Decrypt and DecryptFile check it again over the bytes they decrypted.
+//     A Decrypter is the exception, by design: it releases plaintext as it
+//     goes, and only its Close (constant time too) says whether to keep it.
 //   - Every verification failure (signature or chunk checksum mismatch,
 //     ciphertext longer or shorter than stated, ciphertext changed during
 //     decryption) is reported as the single error ErrCannotOpen, so a caller
@@ -81,11 +100,11 @@
 //
 // An Encrypter or Hasher is used by one goroutine at a time. The functions
 // may be called concurrently on different arguments. When GOMAXPROCS > 1,
-// an Encrypter that has seen more than 256 KiB, Decrypt, DecryptFile and
-// Verify run the hashes on up to two helper goroutines per operation so that
-// AES and SHA overlap; the results are identical to sequential processing.
-// The helpers end when Decrypt, DecryptFile or Verify return, or when an
-// Encrypter is closed (or, if it is dropped without Close, after the garbage
-// collector frees it). The caller's readers and writers are only ever
+// an Encrypter or Decrypter that has seen more than 256 KiB, Decrypt,
+// DecryptFile and Verify run the hashes on up to two helper goroutines per
+// operation so that AES and SHA overlap; the results are identical to
+// sequential processing. The helpers end when Decrypt, DecryptFile or Verify
+// return, or when an Encrypter or Decrypter is closed (or, if it is dropped
+// without Close, after the garbage collector frees it). The caller's readers and writers are only ever
 // called from the caller's goroutine.
 package attachment

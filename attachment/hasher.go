@@ -152,14 +152,25 @@ type Hasher struct {
 }
 
 // NewHasher returns a Hasher for an empty stream.
-func NewHasher() *Hasher {
-	return &Hasher{sig: newSignatureHash(), chunks: newChunkHasher()}
+func NewHasher() *Hasher { return NewHasherOptions(Options{}) }
+
+// NewHasherOptions is NewHasher with options: with SkipChunkChecksums the
+// Hasher computes the signature only (one SHA-1 pass), and Sum leaves
+// Chunks nil.
+func NewHasherOptions(opts Options) *Hasher {
+	h := &Hasher{sig: newSignatureHash()}
+	if !opts.SkipChunkChecksums {
+		h.chunks = newChunkHasher()
+	}
+	return h
 }
 
 // Write absorbs more of the encrypted stream. It never returns an error.
 func (h *Hasher) Write(p []byte) (int, error) {
 	h.sig.Write(p)
-	h.chunks.Write(p)
+	if h.chunks != nil {
+		h.chunks.Write(p)
+	}
 	h.size += int64(len(p))
 	return len(p), nil
 }
@@ -167,5 +178,9 @@ func (h *Hasher) Write(p []byte) (int, error) {
 // Sum returns the summary of everything written so far. It does not change
 // the Hasher's state; more can be written afterwards.
 func (h *Hasher) Sum() Summary {
-	return Summary{Signature: signatureOf(h.sig), Chunks: h.chunks.checksums(), Size: h.size}
+	s := Summary{Signature: signatureOf(h.sig), Size: h.size}
+	if h.chunks != nil {
+		s.Chunks = h.chunks.checksums()
+	}
+	return s
 }
