@@ -294,6 +294,63 @@ func TestResumeAfterDroppedConnections(t *testing.T) {
 		up.conns.Load(), up.drops.Load(), down.conns.Load(), down.drops.Load(), e.ranged.Load())
 }
 
+// TestDownloadResumeAcrossCalls: a download that fails on the network
+// leaves only the ciphertext received so far (no plaintext, nothing under
+// the final name); the next call goes on from it with a Range request.
+func TestDownloadResumeAcrossCalls(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	target := strings.TrimPrefix(e.srv.URL, "https://")
+	src, data := e.file("src", 13, 2*blobapi.ChunkSize+5)
+	res, err := e.client.UploadFile(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := e.srv.Client().Get(res.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ct, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || int64(len(ct)) != res.Size {
+		t.Fatalf("fetching the ciphertext: %d bytes, %v", len(ct), err)
+	}
+
+	down := newDropProxy(t, target, 6<<20, false, 1) // the response cut after 6 MiB, once
+	c := *e.client
+	c.Retries = -1
+	id := res.URI[strings.LastIndexByte(res.URI, '/')+1:]
+	dest := filepath.Join(e.dir, "dest")
+	if err := c.DownloadFile(ctx, down.url()+blobapi.PathBlobs+"/"+id, res.Key, res.Signature, res.Size, dest, nil); err == nil || errors.Is(err, attachment.ErrCannotOpen) {
+		t.Fatalf("cut download: %v, want a network error", err)
+	}
+	if fs := files(t, e.dir); !slices.Equal(fs, []string{"dest" + PartialSuffix, "src"}) {
+		t.Fatalf("after the cut download: files %v", fs)
+	}
+	kept, _ := os.ReadFile(dest + PartialSuffix)
+	if len(kept) == 0 || len(kept) > 6<<20 || !bytes.Equal(kept, ct[:len(kept)]) {
+		t.Fatalf("the partial file holds %d bytes that are not the ciphertext's first", len(kept))
+	}
+	var first int64 = -1
+	err = c.DownloadFile(ctx, res.URI, res.Key, res.Signature, res.Size, dest, &DownloadOptions{Progress: func(p Progress) {
+		if first < 0 {
+			first = p.Done
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
+		t.Fatal("the resumed download differs")
+	}
+	if first != int64(len(kept)) || e.ranged.Load() != 1 {
+		t.Errorf("resumed from %d bytes with %d Range requests; want %d and 1", first, e.ranged.Load(), len(kept))
+	}
+	if fs := files(t, e.dir); !slices.Equal(fs, []string{"dest", "src"}) {
+		t.Fatalf("after the resumed download: files %v", fs)
+	}
+}
+
 // TestResumeAcrossProcesses stops an upload after its first chunk, then
 // resumes it from the saved state: only the missing chunks are sent.
 func TestResumeAcrossProcesses(t *testing.T) {
@@ -335,8 +392,8 @@ func TestResumeAcrossProcesses(t *testing.T) {
 	}
 }
 
-// TestFileChanged: resuming with a file that changed meanwhile fails with
-// ErrFileChanged, and nothing is stored.
+// TestFileChanged: resuming with a file that changed meanwhile, in its
+// bytes or its size, fails with ErrFileChanged, and nothing is stored.
 func TestFileChanged(t *testing.T) {
 	e := newEnv(t)
 	src, _ := e.file("src", 9, 2*blobapi.ChunkSize)
@@ -347,6 +404,10 @@ func TestFileChanged(t *testing.T) {
 	e.file("src", 10, 2*blobapi.ChunkSize)
 	if _, err := c.UploadFile(context.Background(), src, &UploadOptions{Resume: state}); !errors.Is(err, ErrFileChanged) {
 		t.Fatalf("resuming with a changed file: %v, want ErrFileChanged", err)
+	}
+	e.file("src", 9, 2*blobapi.ChunkSize-1) // the same bytes, one fewer
+	if _, err := c.UploadFile(context.Background(), src, &UploadOptions{Resume: state}); !errors.Is(err, ErrFileChanged) {
+		t.Fatalf("resuming with a shorter file: %v, want ErrFileChanged", err)
 	}
 }
 

@@ -11,13 +11,15 @@
 //	// the message carries up.URI, up.Key, up.Signature and up.Size
 //	// (message.Attachment URL, Key, Signature, Size)
 //
-// UploadFile encrypts the file twice: once to learn its signature and chunk
-// checksums (the server wants them before the first chunk, so that it can
-// refuse what is too large or over quota at once and check every chunk
-// as it arrives), and once more while it sends the chunks. A fresh key
-// encrypts to the same bytes both times; if the file changed in between,
-// the server refuses the changed chunk and UploadFile fails with
-// ErrFileChanged.
+// UploadFile reads the file twice: once to encrypt it and learn its
+// signature and chunk checksums (the server wants them before the first
+// chunk, so that it can refuse what is too large or over quota at once and
+// check every chunk as it arrives), and once more to send the chunks, each
+// encrypted again on its own (attachment.EncryptAt: AES only, the hashes
+// are not computed twice). A fresh key encrypts to the same bytes both
+// times; if the file changed in between, the server refuses the changed
+// chunk (its checksum, and the signature at the end, are those of the
+// first reading) and UploadFile fails with ErrFileChanged.
 //
 // # Resuming
 //
@@ -33,13 +35,18 @@
 //
 //	err := c.DownloadFile(ctx, att.URL, att.Key, att.Signature, att.Size, "photo.jpg", nil)
 //
-// DownloadFile writes the ciphertext to dest + ".sealpost-download"
-// (resumed with a Range request if it is already there), refuses a blob
-// that is not exactly att.Size bytes as soon as the server says so, then
-// attachment.DecryptFile checks the signature over the whole download
-// before it decrypts into a temporary file that is renamed to dest. Every
-// verification failure is attachment.ErrCannotOpen, and leaves neither
-// dest nor the download behind.
+// DownloadFile reads the blob once: it refuses a blob that is not exactly
+// att.Size bytes as soon as the server says so, and streams the rest
+// through an attachment.Decrypter, which decrypts and checks the signature
+// in the same pass, into a temporary file (mode 0600) next to dest. Only
+// when the whole blob has matched the signature is that file synced and
+// renamed to dest; on any verification failure it is removed, and the
+// call returns attachment.ErrCannotOpen. So no plaintext byte ever appears
+// under the final name before the signature has verified, and none is
+// left behind by a refused blob. A dropped connection is resumed with a
+// Range request within the call; if the call fails for another reason
+// than verification, the ciphertext received so far is kept in
+// dest + ".sealpost-download" for a later call to go on from.
 //
 // The signature covers the ciphertext, not the key: a blob decrypted
 // under another key than the one it was made with gives garbage, without
@@ -48,7 +55,7 @@
 //
 // # Memory
 //
-// An upload holds Parallel+1 chunk buffers of 5 MiB (15 MiB by default)
+// An upload holds Parallel chunk buffers of 5 MiB (10 MiB by default)
 // and the attachment package's fixed buffers; a download holds fixed
 // buffers only. Neither grows with the file.
 //
@@ -120,12 +127,12 @@ type Progress struct {
 const (
 	PhaseEncrypt  = "encrypt"  // first pass over the file: signature and checksums
 	PhaseUpload   = "upload"   // bytes acknowledged by the server
-	PhaseDownload = "download" // ciphertext received
-	PhaseDecrypt  = "decrypt"  // ciphertext checked and decrypted (two passes: Total is twice the size)
+	PhaseDownload = "download" // ciphertext received and decrypted (not yet verified)
+	PhaseDecrypt  = "decrypt"  // reported once, Done = Total: the blob verified and its plaintext is in place
 )
 
 // ErrFileChanged is returned by UploadFile when the file changed between
-// its two readings.
+// its two readings (or, resuming, since the upload began).
 var ErrFileChanged = errors.New("blobs: the file changed while it was being uploaded")
 
 func (c *Client) hc() *http.Client {

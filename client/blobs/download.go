@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -35,9 +36,9 @@ func (e *netError) Unwrap() error { return e.err }
 // DownloadFile fetches the blob at uri, which must be size bytes with
 // signature sig, and decrypts it under key to dest. See the package
 // documentation for what it promises. An interrupted download is resumed
-// from the bytes already in dest+PartialSuffix, by this call's retries or
-// by a later call.
-func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Key, sig attachment.Signature, size int64, dest string, opts *DownloadOptions) error {
+// by this call's retries, and by a later call from the ciphertext kept in
+// dest+PartialSuffix.
+func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Key, sig attachment.Signature, size int64, dest string, opts *DownloadOptions) (err error) {
 	if opts == nil {
 		opts = &DownloadOptions{}
 	}
@@ -49,56 +50,145 @@ func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Ke
 	if size < 0 {
 		return attachment.ErrCannotOpen
 	}
-	partial := dest + PartialSuffix
-	f, err := os.OpenFile(partial, os.O_RDWR|os.O_CREATE, 0o600)
+	// The plaintext goes to a temporary file (mode 0600) that becomes dest
+	// only once the whole blob has matched its signature, and is removed
+	// otherwise.
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, ".sealpost-blob-*.partial")
 	if err != nil {
 		return err
+	}
+	placed := false
+	defer func() {
+		if !placed {
+			tmp.Close()
+			os.Remove(tmp.Name())
+		}
+	}()
+	d := attachment.NewDecrypter(&writeBehind{f: tmp}, key, size, sig)
+	defer d.Close() // stops its helper goroutine on every path
+	partial := dest + PartialSuffix
+	kept, err := resumePartial(partial, d, size)
+	if err != nil {
+		return err
+	}
+	if kept > 0 {
+		report(Progress{Phase: PhaseDownload, Done: kept, Total: size})
+	}
+	if d.Len() < size {
+		err = c.withRetry(ctx, func() error { return c.fetch(ctx, uri, d, size, sig, report) })
+	}
+	if err == nil {
+		err = d.Close()
+	}
+	if errors.Is(err, attachment.ErrCannotOpen) {
+		os.Remove(partial)
+		return attachment.ErrCannotOpen
+	}
+	if err != nil {
+		// Keep the ciphertext received so far for a later call. It is
+		// rebuilt from the plaintext (CTR mode: the same XOR), so that the
+		// normal path writes the blob to disk once.
+		if d.Flush() == nil {
+			savePartial(partial, tmp, kept, d.Len(), key)
+		}
+		return err
+	}
+	if err = tmp.Sync(); err != nil {
+		return err
+	}
+	if err = tmp.Close(); err != nil {
+		return err
+	}
+	if err = os.Rename(tmp.Name(), dest); err != nil {
+		return err
+	}
+	placed = true
+	if dd, derr := os.Open(dir); derr == nil {
+		dd.Sync()
+		dd.Close()
+	}
+	os.Remove(partial)
+	report(Progress{Phase: PhaseDecrypt, Done: size, Total: size})
+	return nil
+}
+
+// resumePartial feeds the ciphertext that an interrupted call kept in
+// partial to d, and returns its length. A partial file longer than the
+// blob is of another blob: it is removed.
+func resumePartial(partial string, d *attachment.Decrypter, size int64) (int64, error) {
+	f, err := os.Open(partial)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
 	}
 	defer f.Close()
 	fi, err := f.Stat()
 	if err != nil {
-		return err
+		return 0, err
 	}
-	have := fi.Size()
-	if have > size {
-		if err := f.Truncate(0); err != nil {
-			return err
-		}
-		have = 0
+	if fi.Size() > size {
+		f.Close()
+		return 0, os.Remove(partial)
 	}
-	if have < size {
-		err = c.withRetry(ctx, func() error { return c.fetch(ctx, uri, f, &have, size, sig, report) })
-		if errors.Is(err, attachment.ErrCannotOpen) {
-			f.Close()
-			os.Remove(partial)
-			return attachment.ErrCannotOpen
-		}
-		if err != nil {
-			return err // the partial download stays, to be resumed
-		}
+	n, err := d.ReadFrom(io.LimitReader(f, fi.Size()))
+	if err == nil && n != fi.Size() {
+		err = io.ErrUnexpectedEOF // it shrank meanwhile
 	}
-	src := &countingReaderAt{r: f, total: 2 * size, fn: report}
-	err = decryptFile(dest, src, size, key, sig)
-	f.Close()
-	if err == nil || errors.Is(err, attachment.ErrCannotOpen) {
-		os.Remove(partial)
-	}
-	if err == nil {
-		report(Progress{Phase: PhaseDecrypt, Done: 2 * size, Total: 2 * size})
-	}
-	return err
+	return n, err
 }
 
-// fetch downloads bytes [*have, size) of the blob into f, advancing *have
-// as bytes arrive. A blob that is not size bytes, or whose signature the
-// server gives as another, is attachment.ErrCannotOpen.
-func (c *Client) fetch(ctx context.Context, uri string, f *os.File, have *int64, size int64, sig attachment.Signature, report func(Progress)) error {
+// savePartial writes the ciphertext of bytes [from, to) of the plaintext
+// in tmp to partial, after the from bytes it already holds. It is best
+// effort: a partial file that is wrong only costs a refused download (the
+// signature covers it), and a missing one a download from the start.
+func savePartial(partial string, tmp *os.File, from, to int64, key attachment.Key) {
+	if to <= from {
+		return
+	}
+	f, err := os.OpenFile(partial, os.O_WRONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	if f.Truncate(from) != nil {
+		return
+	}
+	buf := make([]byte, min(copyBufferSize, to-from))
+	for off := from; off < to; {
+		b := buf[:min(int64(len(buf)), to-off)]
+		if _, err := tmp.ReadAt(b, off); err != nil {
+			f.Truncate(from)
+			return
+		}
+		attachment.EncryptAt(b, b, key, off)
+		if _, err := f.WriteAt(b, off); err != nil {
+			f.Truncate(from)
+			return
+		}
+		off += int64(len(b))
+	}
+}
+
+// copyBufferSize is the size of the buffers bodies are read through.
+const copyBufferSize = 256 << 10
+
+// fetch downloads the rest of the blob, from byte d.Len(), into d. A blob
+// that is not size bytes, or whose signature the server gives as another,
+// is attachment.ErrCannotOpen.
+func (c *Client) fetch(ctx context.Context, uri string, d *attachment.Decrypter, size int64, sig attachment.Signature, report func(Progress)) error {
+	have := d.Len()
+	if have == size {
+		return nil // all there (a retry after the body's last byte)
+	}
 	req, err := http.NewRequestWithContext(ctx, "GET", uri, nil)
 	if err != nil {
 		return err
 	}
-	if *have > 0 {
-		req.Header.Set("Range", "bytes="+strconv.FormatInt(*have, 10)+"-")
+	if have > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(have, 10)+"-")
 	}
 	resp, err := c.hc().Do(req)
 	if err != nil {
@@ -111,16 +201,16 @@ func (c *Client) fetch(ctx context.Context, uri string, f *os.File, have *int64,
 			return attachment.ErrCannotOpen // another blob (a swapped URI)
 		}
 	}
+	body := io.Reader(resp.Body)
 	switch resp.StatusCode {
 	case http.StatusOK:
 		if resp.ContentLength >= 0 && resp.ContentLength != size {
 			return attachment.ErrCannotOpen
 		}
-		if *have > 0 { // the server sent the whole blob: start again
-			if err := f.Truncate(0); err != nil {
-				return err
+		if have > 0 { // the server sent the whole blob: skip what d has
+			if _, err := io.CopyN(io.Discard, body, have); err != nil {
+				return &netError{err}
 			}
-			*have = 0
 		}
 	case http.StatusPartialContent:
 		first, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
@@ -130,47 +220,37 @@ func (c *Client) fetch(ctx context.Context, uri string, f *os.File, have *int64,
 		if total != size {
 			return attachment.ErrCannotOpen
 		}
-		if first != *have {
-			return &netError{fmt.Errorf("blobs: asked for bytes from %d, got from %d", *have, first)}
+		if first != have {
+			return &netError{fmt.Errorf("blobs: asked for bytes from %d, got from %d", have, first)}
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		return attachment.ErrCannotOpen // shorter than size
 	default:
 		return responseError(resp)
 	}
-	// Read one byte more than is left: a longer blob is refused. Whole
-	// buffers are written at once, to keep system calls few.
-	body := io.LimitReader(resp.Body, size-*have+1)
-	buf := make([]byte, 256<<10)
-	next := *have
-	for {
-		n, rerr := io.ReadFull(body, buf)
-		if n > 0 {
-			if *have+int64(n) > size {
-				return attachment.ErrCannotOpen
-			}
-			if _, err := f.WriteAt(buf[:n], *have); err != nil {
-				return err
-			}
-			*have += int64(n)
-			if *have >= next {
-				report(Progress{Phase: PhaseDownload, Done: *have, Total: size})
-				next = *have + 1<<20
-			}
-		}
-		switch {
-		case rerr == nil:
-			continue
-		case rerr == io.EOF || rerr == io.ErrUnexpectedEOF: // the body ended
-			if *have < size {
-				return &netError{io.ErrUnexpectedEOF}
-			}
-			report(Progress{Phase: PhaseDownload, Done: *have, Total: size})
-			return nil
-		default:
-			return &netError{rerr}
-		}
+	// The Decrypter reads the body straight into its buffers and refuses a
+	// blob longer than size. Errors of the body are the network's; others
+	// (ErrCannotOpen, writing the plaintext) are not worth a retry.
+	_, err = d.ReadFrom(&progressReader{r: netReader{body}, done: have, total: size, phase: PhaseDownload, next: have + 1<<20, fn: report})
+	if err != nil {
+		return err
 	}
+	if d.Len() < size {
+		return &netError{io.ErrUnexpectedEOF}
+	}
+	report(Progress{Phase: PhaseDownload, Done: size, Total: size})
+	return nil
+}
+
+// netReader marks the errors of a response body as the network's.
+type netReader struct{ r io.Reader }
+
+func (n netReader) Read(p []byte) (int, error) {
+	k, err := n.r.Read(p)
+	if err != nil && err != io.EOF {
+		err = &netError{err}
+	}
+	return k, err
 }
 
 // parseContentRange parses "bytes first-last/total".
@@ -190,64 +270,6 @@ func parseContentRange(s string) (first, total int64, ok bool) {
 	first, err1 := strconv.ParseInt(a, 10, 64)
 	total, err2 := strconv.ParseInt(tot, 10, 64)
 	return first, total, err1 == nil && err2 == nil && first >= 0 && total >= 0
-}
-
-// countingReaderAt reports the bytes read through it.
-type countingReaderAt struct {
-	r     io.ReaderAt
-	done  int64
-	total int64
-	next  int64
-	fn    func(Progress)
-}
-
-func (c *countingReaderAt) ReadAt(p []byte, off int64) (int, error) {
-	n, err := c.r.ReadAt(p, off)
-	c.done += int64(n)
-	if c.done >= c.next {
-		c.fn(Progress{Phase: PhaseDecrypt, Done: min(c.done, c.total), Total: c.total})
-		c.next = c.done + 4<<20
-	}
-	return n, err
-}
-
-// decryptFile is attachment.DecryptFile, but it asks the system to start
-// writing the plaintext to disk as it goes (writeBehind), so that the
-// final sync does not wait for the whole file: attachment.Decrypt checks
-// the signature over all of src before it writes the first byte to the
-// temporary file, which is renamed to dest only after a second check;
-// on any error it is removed.
-func decryptFile(dest string, src io.ReaderAt, size int64, key attachment.Key, sig attachment.Signature) (err error) {
-	dir := filepath.Dir(dest)
-	f, err := os.CreateTemp(dir, ".sealpost-blob-*.partial") // mode 0600
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	w := &writeBehind{f: f}
-	if err = attachment.Decrypt(w, src, size, key, sig); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, dest); err != nil {
-		return err
-	}
-	if d, derr := os.Open(dir); derr == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
 }
 
 // writeBehind writes to f and, every writeBehindEvery bytes, starts the

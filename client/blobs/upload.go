@@ -172,63 +172,76 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-type chunkJob struct {
-	index int
-	buf   []byte // the chunk, in a buffer of the pool
-}
-
-// sendChunks encrypts the file again and sends the chunks marked in need,
-// Parallel at a time, each retried until the server has it.
+// sendChunks sends the chunks marked in need, Parallel at a time: each
+// sender reads its chunk of the file, encrypts it on its own
+// (attachment.EncryptAt, the same bytes as the first pass made) and sends
+// it, retried until the server has it. The server checks every chunk
+// against the checksum of the first pass, so a file that changed since is
+// refused chunk by chunk (ErrFileChanged); one that changed its size is
+// refused here.
 func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, need []bool, already int64, report func(Progress)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
+	if err := sameSize(f, st.Size); err != nil {
+		return err
+	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 
-	n := c.parallel()
-	pool := make(chan []byte, n+1)
-	for range n + 1 {
-		pool <- nil // allocated on first use
-	}
-	jobs := make(chan chunkJob)
+	jobs := make(chan int)
 	var acked atomic.Int64
 	acked.Store(already)
 	var progressMu sync.Mutex
 	var wg sync.WaitGroup
-	for range n {
+	for range c.parallel() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for j := range jobs {
-				err := c.withRetry(ctx, func() error { return c.putChunk(ctx, st.UploadURL, j.index, j.buf) })
+			var buf []byte // allocated on first use
+			for i := range jobs {
+				off, n := blobapi.ChunkBounds(i, st.Size)
+				if buf == nil {
+					buf = make([]byte, min(blobapi.ChunkSize, st.Size))
+				}
+				chunk := buf[:n]
+				if k, err := f.ReadAt(chunk, off); k < len(chunk) {
+					if err == nil || errors.Is(err, io.EOF) {
+						err = ErrFileChanged // shorter than when it was summarised
+					}
+					cancel(err)
+					continue
+				}
+				attachment.EncryptAt(chunk, chunk, st.Key, off)
+				err := c.withRetry(ctx, func() error { return c.putChunk(ctx, st.UploadURL, i, chunk) })
 				if err != nil {
 					var e *blobapi.Error
 					if errors.As(err, &e) && e.Code == blobapi.CodeChecksumMismatch {
 						err = ErrFileChanged
 					} else {
-						err = fmt.Errorf("blobs: sending chunk %d: %w", j.index, err)
+						err = fmt.Errorf("blobs: sending chunk %d: %w", i, err)
 					}
 					cancel(err)
-				} else {
-					done := acked.Add(int64(len(j.buf)))
-					progressMu.Lock()
-					report(Progress{Phase: PhaseUpload, Done: done, Total: st.Size})
-					progressMu.Unlock()
+					continue
 				}
-				pool <- j.buf[:cap(j.buf)]
+				done := acked.Add(n)
+				progressMu.Lock()
+				report(Progress{Phase: PhaseUpload, Done: done, Total: st.Size})
+				progressMu.Unlock()
 			}
 		}()
 	}
-	ck := &chunker{ctx: ctx, pool: pool, jobs: jobs, need: need}
-	enc := attachment.NewEncrypterOptions(ck, st.Key, attachment.Options{SkipChunkChecksums: true})
-	_, rerr := enc.ReadFrom(&ctxReader{ctx, f})
-	cerr := enc.Close()
-	if rerr == nil && cerr == nil {
-		if cerr = ck.flush(); cerr == nil && ck.index != len(need) {
-			cerr = ErrFileChanged // shorter than when it was summarised
+feed:
+	for i, ok := range need {
+		if !ok {
+			continue
+		}
+		select {
+		case jobs <- i:
+		case <-ctx.Done():
+			break feed
 		}
 	}
 	close(jobs)
@@ -236,78 +249,19 @@ func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, n
 	if err := context.Cause(ctx); err != nil {
 		return err
 	}
-	if rerr != nil {
-		return rerr
+	return sameSize(f, st.Size)
+}
+
+// sameSize returns ErrFileChanged unless f has size bytes.
+func sameSize(f *os.File, size int64) error {
+	fi, err := f.Stat()
+	if err != nil {
+		return err
 	}
-	if cerr != nil {
-		return cerr
-	}
-	if sum := enc.Sum(); sum.Size != st.Size || sum.Signature != st.Signature {
+	if fi.Size() != size {
 		return ErrFileChanged
 	}
 	return nil
-}
-
-// chunker cuts the ciphertext into chunks and hands those that are needed
-// to the senders.
-type chunker struct {
-	ctx   context.Context
-	pool  chan []byte
-	jobs  chan chunkJob
-	need  []bool
-	index int
-	cur   []byte
-}
-
-func (k *chunker) Write(p []byte) (int, error) {
-	total := len(p)
-	for len(p) > 0 {
-		if k.cur == nil {
-			select {
-			case b := <-k.pool:
-				if b == nil {
-					b = make([]byte, blobapi.ChunkSize)
-				}
-				k.cur = b[:0]
-			case <-k.ctx.Done():
-				return 0, context.Cause(k.ctx)
-			}
-		}
-		m := min(len(p), blobapi.ChunkSize-len(k.cur))
-		k.cur = append(k.cur, p[:m]...)
-		p = p[m:]
-		if len(k.cur) == blobapi.ChunkSize {
-			if err := k.flush(); err != nil {
-				return 0, err
-			}
-		}
-	}
-	return total, nil
-}
-
-// flush hands the current chunk to a sender, or back to the pool if the
-// server has it already.
-func (k *chunker) flush() error {
-	if k.cur == nil || len(k.cur) == 0 {
-		return nil
-	}
-	b := k.cur
-	k.cur = nil
-	i := k.index
-	k.index++
-	if i >= len(k.need) {
-		return ErrFileChanged // longer than when it was summarised
-	}
-	if !k.need[i] {
-		k.pool <- b[:cap(b)]
-		return nil
-	}
-	select {
-	case k.jobs <- chunkJob{index: i, buf: b}:
-		return nil
-	case <-k.ctx.Done():
-		return context.Cause(k.ctx)
-	}
 }
 
 func (c *Client) putChunk(ctx context.Context, uploadURL string, index int, data []byte) error {
