@@ -171,7 +171,11 @@ func (a *authenticator) remember(n [courier.NonceSize]byte, ts, now time.Time) b
 func (s *Service) bindToken(ctx context.Context, f *courier.Frame, vc *verifiedCert) (tok mailbox.Token, err error) {
 	if v, ok := f.Get(courier.ConnectToken); ok && len(v) == courier.TokenSize {
 		copy(tok[:], v)
-		if kh, ok := s.tokens.Lookup(tok); ok {
+		kh, ok, err := s.tokens.Lookup(ctx, tok)
+		if err != nil {
+			return tok, err
+		}
+		if ok {
 			if kh != vc.keyHash {
 				return tok, errOtherKey
 			}

@@ -37,7 +37,10 @@ func (c *conn) send(f *courier.Frame) error {
 		return c.write(sendAck(c.token[:], id, courier.SendTooLarge))
 	}
 	dest := mailbox.Token(to)
-	if _, ok := s.tokens.Lookup(dest); !ok {
+	if _, ok, err := s.tokens.Lookup(s.ctx, dest); err != nil {
+		s.log.Error("relay: looking up a token", "err", err)
+		return err
+	} else if !ok {
 		return c.write(sendAck(c.token[:], id, courier.SendUnknownToken))
 	}
 	now := s.now()
@@ -97,7 +100,10 @@ func (c *conn) fanout(topic courier.Topic, payload, id []byte) error {
 			continue
 		}
 		tok := mailbox.Token(dst.Token)
-		if _, ok := s.tokens.Lookup(tok); !ok {
+		if _, ok, err := s.tokens.Lookup(s.ctx, tok); err != nil {
+			s.log.Error("relay: looking up a token", "err", err)
+			return err
+		} else if !ok {
 			status[i] = ids.StatusUnknownToken
 			continue
 		}

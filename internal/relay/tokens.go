@@ -22,8 +22,11 @@ type TokenStore interface {
 	// Issue makes a new token bound to keyHash, durably, unless keyHash
 	// already has limit tokens (ErrTooManyTokens).
 	Issue(ctx context.Context, keyHash [32]byte, limit int) (mailbox.Token, error)
-	// Lookup returns the key hash a token is bound to.
-	Lookup(t mailbox.Token) (keyHash [32]byte, ok bool)
+	// Lookup returns the key hash a token is bound to; ok is false for a
+	// token never issued. An error means the store could not tell (a
+	// shared store out of reach): the relay then refuses the connection
+	// or send for now rather than treat a known token as unknown.
+	Lookup(ctx context.Context, t mailbox.Token) (keyHash [32]byte, ok bool, err error)
 	Close() error
 }
 
@@ -180,11 +183,11 @@ func (ft *FileTokens) syncTo(n int64) error {
 
 // Lookup implements TokenStore. A token is visible here as soon as it is
 // written; Issue returns it only once it is durable.
-func (ft *FileTokens) Lookup(t mailbox.Token) ([32]byte, bool) {
+func (ft *FileTokens) Lookup(_ context.Context, t mailbox.Token) ([32]byte, bool, error) {
 	ft.mu.Lock()
 	defer ft.mu.Unlock()
 	k, ok := ft.tok[t]
-	return k, ok
+	return k, ok, nil
 }
 
 // Len returns the number of tokens.

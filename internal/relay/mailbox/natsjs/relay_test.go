@@ -34,11 +34,11 @@ func (m *memTokens) Issue(_ context.Context, keyHash [32]byte, _ int) (mailbox.T
 	return t, nil
 }
 
-func (m *memTokens) Lookup(t mailbox.Token) ([32]byte, bool) {
+func (m *memTokens) Lookup(_ context.Context, t mailbox.Token) ([32]byte, bool, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	k, ok := m.tok[t]
-	return k, ok
+	return k, ok, nil
 }
 
 func (m *memTokens) Close() error { return nil }
