@@ -25,12 +25,15 @@
 //	                                          ◀──  201 {uri, upload_url, plan: 5 MiB chunks}
 //	encrypt again, chunk by chunk:
 //	PUT upload_url/chunks/{i}   (any order,   ──▶  read the chunk into a buffer, check its checksum,
-//	  again after a dropped connection)            then storage.PutChunk (atomic, durable)
+//	  again after a dropped connection)            add it to the signature's SHA-1 if it is the next
+//	                                               in order (sighash.go), then storage.PutChunk
+//	                                               (atomic, durable)
 //	GET upload_url              (to resume)   ──▶  which chunks the store holds
-//	POST upload_url/complete                  ──▶  every chunk there? Commit, read the object back
-//	                                               and check its signature (attachment.Verify); only
-//	                                               then mark the record complete; on a mismatch,
-//	                                               discard everything
+//	POST upload_url/complete                  ──▶  every chunk there? Commit, finish the signature
+//	                                               (reading back only the chunks that could not be
+//	                                               hashed in order) and check it; only then mark
+//	                                               the record complete; on a mismatch, discard
+//	                                               everything
 //	                                          ◀──  200 {uri, size, signature, expires}
 //	GET uri  (anyone holding it, Range ok)    ──▶  stream from the store, if the record is complete
 //
@@ -38,7 +41,10 @@
 //
 //   - Nothing is served before the whole blob matched its signature, and a
 //     chunk that does not match its checksum is never stored (an earlier
-//     good copy of it stays).
+//     good copy of it stays). The signature is computed over the chunks as
+//     they were checked (SHA-256 binds each stored chunk to those bytes),
+//     in memory for those that arrive in order, read back from the store
+//     for the others.
 //   - Every refusal is a JSON error with a stable code (blobapi.Codes);
 //     client mistakes never get a 5xx.
 //   - Memory does not grow with blob size: chunks go through at most

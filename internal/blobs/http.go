@@ -350,6 +350,7 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 		buf = make([]byte, blobapi.ChunkSize)
 	}
 	chunk := buf[:n]
+	defer s.receivingChunk(rec.ID, index)()
 	if _, err := io.ReadFull(r.Body, chunk); err != nil {
 		writeErr(w, blobapi.Errorf(blobapi.CodeIncompleteChunk, "chunk %d: the body ended before its %d bytes; send the chunk again", index, n))
 		return
@@ -358,6 +359,9 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, blobapi.Errorf(blobapi.CodeChecksumMismatch, "chunk %d does not match its checksum %s; it was not stored", index, rec.Chunks[index]))
 		return
 	}
+	// Checked: it joins the signature's hash now, in chunk order, while it
+	// is in memory, so that complete need not read it back.
+	s.hashInOrder(r.Context(), rec.ID, index, chunk)
 	// The chunk is whole and checked: store it even if the client goes
 	// away now, so that a resumed upload finds it.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)

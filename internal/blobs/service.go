@@ -137,6 +137,11 @@ type Service struct {
 	cacheMu sync.Mutex
 	uploads map[string]cachedUpload
 
+	// sigs holds the in-order signature hashes of this node's uploads
+	// (sighash.go).
+	sigMu sync.Mutex
+	sigs  map[string]*sigState
+
 	// locks serialise, per account, quota checks with the creations they
 	// admit, and per blob, completions and removals.
 	seed  maphash.Seed
@@ -154,7 +159,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		store: cfg.Store, devices: cfg.Devices, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxSize: cfg.MaxSize, quota: cfg.Quota, ttl: cfg.TTL, uploadTTL: cfg.UploadTTL,
-		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(), uploads: map[string]cachedUpload{},
+		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(), uploads: map[string]cachedUpload{}, sigs: map[string]*sigState{},
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.maxSize == 0 {
@@ -374,6 +379,7 @@ func (s *Service) create(ctx context.Context, device, account, baseURL string, r
 	if err := s.putRecord(ctx, r); err != nil {
 		return nil, nil, err
 	}
+	s.startSig(r.ID)
 	s.log.Info("blobs: upload started", "id", r.ID, "size", r.Size, "device", device)
 	return r, token, nil
 }
@@ -499,9 +505,7 @@ func (s *Service) complete(ctx context.Context, r *record) (*record, error) {
 		return nil, err
 	}
 	start := s.now()
-	ra := &objectReaderAt{ctx: ctx, store: s.store, id: r.ID, size: r.Size}
-	err = attachment.Verify(ra, r.Size, r.Signature)
-	ra.Close()
+	readBack, err := s.verifySignature(ctx, r)
 	if errors.Is(err, attachment.ErrCannotOpen) {
 		s.log.Info("blobs: upload refused: signature mismatch", "id", r.ID, "size", r.Size)
 		if err := s.reclaim(ctx, r.ID, marker{Account: r.Account, Token: r.Token, Handle: r.Handle, Size: r.Size}, r.Expires); err != nil {
@@ -526,7 +530,7 @@ func (s *Service) complete(ctx context.Context, r *record) (*record, error) {
 			s.log.Warn("blobs: removing a stale expiry marker", "id", r.ID, "err", err)
 		}
 	}
-	s.log.Info("blobs: blob complete", "id", r.ID, "size", r.Size, "verify", s.now().Sub(start).String())
+	s.log.Info("blobs: blob complete", "id", r.ID, "size", r.Size, "verify", s.now().Sub(start).String(), "read_back", readBack)
 	return r, nil
 }
 
@@ -536,6 +540,7 @@ func (s *Service) complete(ctx context.Context, r *record) (*record, error) {
 // interrupted reclaim is finished by the next sweep.
 func (s *Service) reclaim(ctx context.Context, id string, m marker, expires time.Time) error {
 	s.forget(m.Token)
+	s.dropSig(id)
 	if err := s.store.DeleteRecord(ctx, blobKey(id)); err != nil {
 		return err
 	}
