@@ -26,6 +26,7 @@ import (
 	"github.com/sealpost/sealpost/internal/relay"
 	"github.com/sealpost/sealpost/internal/relay/mailbox"
 	"github.com/sealpost/sealpost/internal/relay/mailbox/embedded"
+	"github.com/sealpost/sealpost/internal/relay/mailbox/natsjs"
 	"github.com/sealpost/sealpost/internal/server"
 )
 
@@ -54,7 +55,7 @@ func relayFlags(fs *flag.FlagSet) {
 	fs.Var(&relayCfg.deviceCAs, "device-ca",
 		"PEM file of an extra CA whose device push certificates may connect, beside <data>/device-ca.pem (repeatable)")
 	fs.StringVar(&relayCfg.mailbox, "mailbox", "embedded",
-		"relay mailbox: embedded (in <data>/relay/mailbox) or embedded:DIR; a NATS JetStream backend (nats://...) is planned")
+		"relay mailbox: embedded (in <data>/relay/mailbox), embedded:DIR, or nats://host:port[,nats://host2:port][?stream=S&subject=P&wake=W] for NATS JetStream, shared by several nodes (device tokens then live in the NATS key-value bucket "+natsjs.DefaultTokenBucket+")")
 	fs.DurationVar(&relayCfg.queueTTL, "queue-ttl", relay.DefaultTTL, "how long a delivery waits for an offline device before it is deleted unseen")
 	fs.IntVar(&relayCfg.tokensPerKey, "tokens-per-key", relay.DefaultMaxTokensPerKey, "most device tokens one push key can obtain")
 	fs.StringVar(&relayCfg.certRate, "push-cert-rate", relay.DefaultCertRate.String(),
@@ -74,17 +75,49 @@ var (
 	attachedMailbox mailbox.Mailbox
 )
 
-// openMailbox is the one place a mailbox backend is chosen.
-func openMailbox(spec, dataDir string) (mailbox.Mailbox, error) {
+// openMailbox is the one place a mailbox backend is chosen. The device
+// token registry lives beside the mailbox: a file in the data folder with
+// the embedded mailbox, a key-value bucket on the NATS server with the
+// JetStream one, so that every node of a cluster knows every token.
+func openMailbox(spec, dataDir string, ttl time.Duration, log *slog.Logger) (mailbox.Mailbox, relay.TokenStore, error) {
+	if strings.HasPrefix(spec, "nats://") || strings.HasPrefix(spec, "tls://") {
+		opt, err := natsjs.OptionsFromURL(spec)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--mailbox: %w", err)
+		}
+		opt.TTL, opt.Logger = ttl, log
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		st, err := natsjs.Open(ctx, opt)
+		if err != nil {
+			return nil, nil, fmt.Errorf("--mailbox: %w", err)
+		}
+		tokens, err := st.Tokens(ctx, "")
+		if err != nil {
+			st.Close()
+			return nil, nil, fmt.Errorf("--mailbox: %w", err)
+		}
+		return st, tokens, nil
+	}
+	var dir string
 	switch {
 	case spec == "" || spec == "embedded":
-		return embedded.Open(filepath.Join(dataDir, "relay", "mailbox"), embedded.Options{})
+		dir = filepath.Join(dataDir, "relay", "mailbox")
 	case strings.HasPrefix(spec, "embedded:"):
-		return embedded.Open(strings.TrimPrefix(spec, "embedded:"), embedded.Options{})
-	case strings.HasPrefix(spec, "nats://"):
-		return nil, errors.New("--mailbox nats://: the NATS JetStream backend is not available yet; use embedded")
+		dir = strings.TrimPrefix(spec, "embedded:")
+	default:
+		return nil, nil, fmt.Errorf("--mailbox %q: want embedded, embedded:DIR or nats://host:port", spec)
 	}
-	return nil, fmt.Errorf("--mailbox %q: want embedded or embedded:DIR", spec)
+	mb, err := embedded.Open(dir, embedded.Options{})
+	if err != nil {
+		return nil, nil, err
+	}
+	tokens, err := relay.OpenTokens(filepath.Join(dataDir, "relay", "tokens"))
+	if err != nil {
+		mb.Close()
+		return nil, nil, err
+	}
+	return mb, tokens, nil
 }
 
 func loadCAs(paths []string) ([]*x509.Certificate, error) {
@@ -122,7 +155,7 @@ type relayCloser struct {
 	svc     *relay.Service
 	ln      net.Listener
 	mb      mailbox.Mailbox
-	tokens  *relay.FileTokens
+	tokens  relay.TokenStore
 	profile *os.File
 	log     *slog.Logger
 }
@@ -143,7 +176,7 @@ func (c *relayCloser) Close() error {
 	}
 	rs := c.svc.Stats()
 	c.log.Info("relay: connections", "connects", rs.Connects, "refused", rs.Refused, "sends", rs.Sends, "deliveries", rs.Deliveries, "acks", rs.Acks)
-	return errors.Join(c.mb.Close(), c.tokens.Close())
+	return errors.Join(c.tokens.Close(), c.mb.Close())
 }
 
 func relayAttach(srv *server.Server) (io.Closer, error) {
@@ -164,13 +197,8 @@ func relayAttach(srv *server.Server) (io.Closer, error) {
 		revoked = rl.has
 	}
 	dataDir := srv.Config().DataDir
-	mb, err := openMailbox(relayCfg.mailbox, dataDir)
+	mb, tokens, err := openMailbox(relayCfg.mailbox, dataDir, relayCfg.queueTTL, srv.Logger())
 	if err != nil {
-		return nil, err
-	}
-	tokens, err := relay.OpenTokens(filepath.Join(dataDir, "relay", "tokens"))
-	if err != nil {
-		mb.Close()
 		return nil, err
 	}
 	var check func(context.Context, mailbox.Token, *ids.Outgoing) []int

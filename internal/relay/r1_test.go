@@ -57,6 +57,13 @@ func (p *relayProc) kill() {
 	p.cmd.Wait()
 }
 
+// output is what the process printed so far.
+func (p *relayProc) output() string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.out.String()
+}
+
 // waitServing polls until the relay completes a courier TLS handshake.
 func (p *relayProc) waitServing(cfg *tls.Config) time.Duration {
 	for {
@@ -67,7 +74,7 @@ func (p *relayProc) waitServing(cfg *tls.Config) time.Duration {
 			return time.Since(p.started)
 		}
 		if time.Since(p.started) > 30*time.Second {
-			p.t.Fatalf("relay not serving after 30 s: %v\n%s", err, p.out.String())
+			p.t.Fatalf("relay not serving after 30 s: %v\n%s", err, p.output())
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
@@ -82,6 +89,31 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// buildSealpostd builds the sealpostd binary into dir.
+func buildSealpostd(t *testing.T, dir string) string {
+	bin := filepath.Join(dir, "sealpostd")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sealpost/sealpost/cmd/sealpostd").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// serverRoots waits for the server CA that a starting sealpostd writes to
+// its data folder and returns the courier TLS configuration trusting it.
+func serverRoots(t *testing.T, data string) *tls.Config {
+	for range 3000 {
+		if b, err := os.ReadFile(filepath.Join(data, "ca.pem")); err == nil {
+			roots := x509.NewCertPool()
+			if roots.AppendCertsFromPEM(b) {
+				return &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{courier.ALPN}}
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("no server CA in %s", data)
+	return nil
+}
+
 // r1Device is one of the test's devices: it sends its share of messages
 // one at a time (retrying each with the same UUID until acknowledged) and
 // receives, deduplicates by UUID and acknowledges.
@@ -92,6 +124,8 @@ type r1Device struct {
 
 	mu      sync.Mutex
 	conn    *courier.Conn
+	node    int       // the relay node it uses: the next one when a dial fails
+	since   time.Time // when conn connected
 	stopped bool
 	acks    chan [4]byte
 	seen    map[[16]byte]bool // the device's dedup store ("fsynced" before acking)
@@ -100,64 +134,48 @@ type r1Device struct {
 	raw     int // deliveries of a UUID already seen
 	dups    int // shown twice (after dedup): must stay 0
 	order   int // per-pair order violations
-	ackedAt map[[16]byte]bool
 }
 
-func TestR1KillLoop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("R1 runs the relay as a process and kills it 20 times")
-	}
-	const (
-		nDev    = 20
-		nSends  = 2000
-		nKills  = 20
-		offline = 5
-	)
-	dir := t.TempDir()
-	bin := filepath.Join(dir, "sealpostd")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/sealpost/sealpost/cmd/sealpostd").CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
-	ca, err := pki.LoadOrCreate(dir, "test-device-ca", "R1 device CA")
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPath := filepath.Join(dir, "test-device-ca.pem")
-	data := filepath.Join(dir, "data")
-	p := &relayProc{t: t, bin: bin, addr: freeAddr(t)}
-	// The devices here are not in the directory: R1 is about the mailbox,
-	// and the fan-out check (K6) has tests of its own.
-	p.args = []string{"--data", data, "--listen", p.addr, "--device-ca", caPath, "--relay-fanout-check=false"}
-	p.start()
-	defer func() { p.kill() }()
-	// The server CA exists once the process has started.
-	var roots *x509.CertPool
-	for range 3000 {
-		if b, err := os.ReadFile(filepath.Join(data, "ca.pem")); err == nil {
-			roots = x509.NewCertPool()
-			if roots.AppendCertsFromPEM(b) {
-				break
-			}
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cfg := &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{courier.ALPN}}
-	p.waitServing(cfg)
+// traffic is R1's workload on one or more relay nodes: nDev devices
+// (device i starts on node i mod len(nodes), and moves to the next node
+// when its node does not answer), offline of them going offline at random;
+// nSends messages, each device sending its share to random others one at a
+// time, each resent with the same UUID until the relay acknowledges it
+// (paced to last about 20 s). Devices deduplicate by UUID, check per-sender
+// order, and acknowledge. faults runs beside the traffic (kills, restarts).
+type traffic struct {
+	nDev, nSends, offline int
+	nodes                 []*relayProc
+	cfg                   *tls.Config
+	ca                    *pki.CA
+	faults                func(devs []*r1Device, acked *atomic.Int64)
+}
 
+// trafficResult is what a run of traffic saw.
+type trafficResult struct {
+	acked, lost, shown, dups, raw, order int
+}
+
+func (r trafficResult) String() string {
+	return fmt.Sprintf("acked=%d acked_lost=%d shown=%d visible_dups=%d raw_redeliveries=%d order_violations=%d",
+		r.acked, r.lost, r.shown, r.dups, r.raw, r.order)
+}
+
+func (tr *traffic) run(t *testing.T) trafficResult {
 	rng := mrand.New(mrand.NewPCG(7, 7))
 	now := time.Now()
-	devs := make([]*r1Device, nDev)
+	devs := make([]*r1Device, tr.nDev)
 	for i := range devs {
 		k := keys(t)[i]
-		devs[i] = &r1Device{i: i, key: &device{key: k, cert: issue(t, ca, k, now.Add(-time.Hour), now.Add(time.Hour))},
-			acks: make(chan [4]byte, 16), seen: map[[16]byte]bool{}, lastK: map[int]int{}}
+		devs[i] = &r1Device{i: i, key: &device{key: k, cert: issue(t, tr.ca, k, now.Add(-time.Hour), now.Add(time.Hour))},
+			node: i % len(tr.nodes), acks: make(chan [4]byte, 16), seen: map[[16]byte]bool{}, lastK: map[int]int{}}
 	}
-	for _, i := range rng.Perm(nDev)[:offline] {
+	for _, i := range rng.Perm(tr.nDev)[:tr.offline] {
 		devs[i].offline = true
 	}
-	// Register every device (tokens) before the kill loop.
+	// Register every device (tokens) on its first node before the faults.
 	for _, d := range devs {
-		c, err := courier.Dial(context.Background(), p.addr, cfg)
+		c, err := courier.Dial(context.Background(), tr.nodes[d.node].addr, tr.cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -168,16 +186,16 @@ func TestR1KillLoop(t *testing.T) {
 		d.key.token = ack.Token
 		c.Close()
 	}
-	// Each device's messages: 100 to random others.
+	// Each device's messages, to random others.
 	type msg struct {
 		to   int
 		k    int
 		uuid [16]byte
 	}
-	plans := make([][]msg, nDev)
-	for s := range nSends {
-		from := s % nDev
-		to := rng.IntN(nDev - 1)
+	plans := make([][]msg, tr.nDev)
+	for s := range tr.nSends {
+		from := s % tr.nDev
+		to := rng.IntN(tr.nDev - 1)
 		if to >= from {
 			to++
 		}
@@ -211,8 +229,14 @@ func TestR1KillLoop(t *testing.T) {
 						return
 					}
 				}
-				c, err := courier.Dial(context.Background(), p.addr, cfg)
+				d.mu.Lock()
+				node := d.node
+				d.mu.Unlock()
+				c, err := courier.Dial(context.Background(), tr.nodes[node].addr, tr.cfg)
 				if err != nil {
+					d.mu.Lock()
+					d.node = (node + 1) % len(tr.nodes)
+					d.mu.Unlock()
 					time.Sleep(20 * time.Millisecond)
 					continue
 				}
@@ -229,7 +253,7 @@ func TestR1KillLoop(t *testing.T) {
 					c.Close()
 					return
 				}
-				d.conn = c
+				d.conn, d.since = c, time.Now()
 				d.mu.Unlock()
 				if d.offline {
 					select {
@@ -297,48 +321,38 @@ func TestR1KillLoop(t *testing.T) {
 						break
 					}
 				}
-				// Paced so that sending spans the kill loop (about 22 s).
+				// Paced so that sending spans the faults (about 20 s).
 				time.Sleep(time.Duration(50+srng.IntN(200)) * time.Millisecond)
 			}
 		})
 	}
 	go func() { senders.Wait(); close(sendersDone) }()
 
-	// The kill loop.
-	var recov []time.Duration
-	krng := mrand.New(mrand.NewPCG(3, 3))
-	var ackedAtFirstKill int64
-	for i := range nKills {
-		time.Sleep(time.Duration(200+krng.IntN(1800)) * time.Millisecond)
-		if i == 0 {
-			ackedAtFirstKill = ackedN.Load()
-		}
-		p.kill()
-		p.start()
-		recov = append(recov, p.waitServing(cfg))
-	}
-	killsDoneAt := ackedN.Load()
+	tr.faults(devs, &ackedN)
 	select {
 	case <-sendersDone:
 	case <-time.After(120 * time.Second):
-		t.Fatalf("senders stuck: %d of %d acknowledged\n%s", ackedN.Load(), nSends, p.out.String())
+		for _, n := range tr.nodes {
+			t.Logf("relay output:\n%s", n.output())
+		}
+		t.Fatalf("senders stuck: %d of %d acknowledged", ackedN.Load(), tr.nSends)
 	}
 	close(forceOnline)
 	// Wait until every acknowledged message has been shown to its recipient.
 	deadline := time.Now().Add(60 * time.Second)
-	lost := 0
+	var res trafficResult
 	for {
-		lost = 0
+		res.lost = 0
 		acked.Range(func(k, v any) bool {
 			d := devs[v.(int)]
 			d.mu.Lock()
 			if !d.seen[k.([16]byte)] {
-				lost++
+				res.lost++
 			}
 			d.mu.Unlock()
 			return true
 		})
-		if lost == 0 || time.Now().After(deadline) {
+		if res.lost == 0 || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -353,18 +367,58 @@ func TestR1KillLoop(t *testing.T) {
 		d.mu.Unlock()
 	}
 	online.Wait()
-	raw, dups, order, shown := 0, 0, 0, 0
+	res.acked = int(ackedN.Load())
 	for _, d := range devs {
-		raw += d.raw
-		dups += d.dups
-		order += d.order
-		shown += d.shown
+		res.raw += d.raw
+		res.dups += d.dups
+		res.order += d.order
+		res.shown += d.shown
 	}
+	return res
+}
+
+func TestR1KillLoop(t *testing.T) {
+	if testing.Short() {
+		t.Skip("R1 runs the relay as a process and kills it 20 times")
+	}
+	const nKills = 20
+	dir := t.TempDir()
+	ca, err := pki.LoadOrCreate(dir, "test-device-ca", "R1 device CA")
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := filepath.Join(dir, "data")
+	p := &relayProc{t: t, bin: buildSealpostd(t, dir), addr: freeAddr(t)}
+	// The devices here are not in the directory: R1 is about the mailbox,
+	// and the fan-out check (K6) has tests of its own.
+	p.args = []string{"--data", data, "--listen", p.addr, "--device-ca", filepath.Join(dir, "test-device-ca.pem"), "--relay-fanout-check=false"}
+	p.start()
+	defer func() { p.kill() }()
+	cfg := serverRoots(t, data)
+	p.waitServing(cfg)
+
+	var recov []time.Duration
+	var ackedAtFirstKill, killsDoneAt int64
+	tr := &traffic{nDev: 20, nSends: 2000, offline: 5, nodes: []*relayProc{p}, cfg: cfg, ca: ca,
+		faults: func(_ []*r1Device, acked *atomic.Int64) {
+			krng := mrand.New(mrand.NewPCG(3, 3))
+			for i := range nKills {
+				time.Sleep(time.Duration(200+krng.IntN(1800)) * time.Millisecond)
+				if i == 0 {
+					ackedAtFirstKill = acked.Load()
+				}
+				p.kill()
+				p.start()
+				recov = append(recov, p.waitServing(cfg))
+			}
+			killsDoneAt = acked.Load()
+		}}
+	res := tr.run(t)
 	slices.Sort(recov)
-	fmt.Printf("R1: sends=%d kills=%d acked=%d acked_between_first_and_last_kill=%d acked_lost=%d shown=%d visible_dups=%d raw_redeliveries=%d order_violations=%d recov_p50=%v recov_p99=%v\n",
-		nSends, nKills, ackedN.Load(), killsDoneAt-ackedAtFirstKill, lost, shown, dups, raw, order,
+	fmt.Printf("R1: sends=%d kills=%d acked_between_first_and_last_kill=%d %v recov_p50=%v recov_p99=%v\n",
+		tr.nSends, nKills, killsDoneAt-ackedAtFirstKill, res,
 		recov[len(recov)/2].Round(time.Millisecond), recov[len(recov)*99/100].Round(time.Millisecond))
-	if lost != 0 || dups != 0 || order != 0 || ackedN.Load() != nSends {
+	if res.lost != 0 || res.dups != 0 || res.order != 0 || res.acked != tr.nSends {
 		t.Fatal("R1 failed")
 	}
 }
