@@ -36,6 +36,7 @@ import (
 	"strings"
 	"sync"
 	"syscall"
+	"unsafe"
 
 	"github.com/sealpost/sealpost/internal/blobs/storage"
 )
@@ -108,9 +109,28 @@ func (s *Store) BeginUpload(ctx context.Context, id string, size int64) (string,
 	return "", nil
 }
 
-// copyBufs are the buffers PutChunk reads through; 256 KiB keeps the
-// number of system calls low and memory bounded.
-var copyBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+// Chunks are written with direct I/O where the system has it (Linux): a
+// chunk is synced as soon as it is written and read again rarely soon, so
+// copying it through the page cache costs CPU (measured: 1 to 2.5 s per GiB
+// on the benchmark machine, against about 0.4 s direct) and buys nothing.
+// Direct I/O needs buffers, file offsets and lengths aligned to the
+// device's block; every write but a chunk's last is a whole aligned buffer,
+// and the last, if its length is not aligned, goes through the page cache.
+const (
+	directAlign = 4096    // alignment for direct I/O (the usual logical block size, or a multiple of it)
+	copyBufSize = 1 << 20 // a multiple of directAlign that divides storage.ChunkSize
+)
+
+// copyBufs are the buffers PutChunk reads through, aligned for direct I/O.
+var copyBufs = sync.Pool{New: func() any { return alignedBuffer(copyBufSize) }}
+
+// alignedBuffer returns n bytes starting at a multiple of directAlign.
+func alignedBuffer(n int) *[]byte {
+	b := make([]byte, n+directAlign)
+	skip := (directAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign)) % directAlign
+	b = b[skip : skip+n : skip+n]
+	return &b
+}
 
 // PutChunk writes the chunk to a temporary file in the upload's folder,
 // syncs it and renames it to the chunk's name.
@@ -139,24 +159,33 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
+	direct := setDirect(f, true)
 	var done int64
 	for done < n {
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		m, rerr := r.Read(buf[:min(int64(len(buf)), n-done)])
-		if m > 0 {
-			if _, err := f.Write(buf[:m]); err != nil {
-				return err
+		b := buf[:min(int64(len(buf)), n-done)]
+		if _, err := io.ReadFull(r, b); err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF
 			}
-			done += int64(m)
+			return err
 		}
-		if rerr == io.EOF && done < n {
-			return io.ErrUnexpectedEOF
+		if direct && len(b)%directAlign != 0 {
+			direct = setDirect(f, false) // the unaligned end of the last chunk
 		}
-		if rerr != nil && rerr != io.EOF {
-			return rerr
+		_, werr := f.Write(b)
+		if direct && errors.Is(werr, syscall.EINVAL) {
+			// A device with larger blocks than directAlign: nothing was
+			// written; go through the page cache from here on.
+			direct = setDirect(f, false)
+			_, werr = f.Write(b)
 		}
+		if werr != nil {
+			return werr
+		}
+		done += int64(len(b))
 	}
 	if err := f.Sync(); err != nil {
 		return err
@@ -377,6 +406,36 @@ func (r *objectReader) Read(p []byte) (int, error) {
 		return m, io.EOF
 	}
 	return m, err
+}
+
+// readBufs are the buffers objectReader.WriteTo reads through: larger
+// reads than io.Copy's 32 KiB cost fewer system calls (a cold read of a
+// GiB took 1.3 s of CPU in 32 KiB reads and 0.6 s in 1 MiB ones on the
+// benchmark machine); 256 KiB keeps the memory of many downloads small.
+var readBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b }}
+
+// WriteTo copies the rest of the range to w (io.Copy uses it, so that a
+// download reads the object in large pieces).
+func (r *objectReader) WriteTo(w io.Writer) (int64, error) {
+	bp := readBufs.Get().(*[]byte)
+	defer readBufs.Put(bp)
+	var total int64
+	for {
+		m, err := r.Read(*bp)
+		if m > 0 {
+			k, werr := w.Write((*bp)[:m])
+			total += int64(k)
+			if werr != nil {
+				return total, werr
+			}
+		}
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 func (r *objectReader) Close() error {

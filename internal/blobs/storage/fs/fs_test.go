@@ -1,10 +1,14 @@
 package fs
 
 import (
+	"bytes"
 	"context"
+	"io"
+	mrand "math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
+	"testing/iotest"
 
 	"github.com/sealpost/sealpost/internal/blobs/storage"
 	"github.com/sealpost/sealpost/internal/blobs/storage/storagetest"
@@ -53,5 +57,67 @@ func TestCrashLeftovers(t *testing.T) {
 	}
 	if ents, _ := os.ReadDir(filepath.Join(root, "trash")); len(ents) != 0 {
 		t.Fatalf("trash not emptied: %v", ents)
+	}
+}
+
+// TestChunkSizesAndReaders writes chunks whose lengths are and are not
+// multiples of the direct-I/O alignment, from a reader that returns short
+// reads, on the test folder's file system and on a tmpfs when there is one
+// (where direct I/O may be refused and the page cache is used instead), and
+// reads the objects back.
+func TestChunkSizesAndReaders(t *testing.T) {
+	roots := []string{t.TempDir()}
+	if shm, err := os.MkdirTemp("/dev/shm", "sealpost-fs-test-"); err == nil {
+		t.Cleanup(func() { os.RemoveAll(shm) })
+		roots = append(roots, shm)
+	}
+	ctx := context.Background()
+	for _, root := range roots {
+		s, err := Open(root)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := os.CreateTemp(root, "probe")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("%s: direct I/O %v", root, setDirect(f, true))
+		f.Close()
+		for _, size := range []int64{1, directAlign, directAlign + 1, copyBufSize + 1, storage.ChunkSize + 1, 2*storage.ChunkSize + 4097} {
+			data := make([]byte, size)
+			mrand.NewChaCha8([32]byte{byte(size)}).Read(data)
+			id := storagetest.NewID()
+			if _, err := s.BeginUpload(ctx, id, size); err != nil {
+				t.Fatal(err)
+			}
+			for i := range storage.NumChunks(size) {
+				off := int64(i) * storage.ChunkSize
+				n := storage.ChunkLen(i, size)
+				if err := s.PutChunk(ctx, id, "", i, n, iotest.HalfReader(bytes.NewReader(data[off:off+n]))); err != nil {
+					t.Fatalf("size %d chunk %d: %v", size, i, err)
+				}
+			}
+			if err := s.Commit(ctx, id, "", size); err != nil {
+				t.Fatal(err)
+			}
+			r, err := s.Open(ctx, id, 0, size)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(r)
+			r.Close()
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("%s: size %d: read back %d bytes (%v), not what was written", root, size, len(got), err)
+			}
+		}
+		// A reader that ends early leaves no chunk.
+		id := storagetest.NewID()
+		s.BeginUpload(ctx, id, 3*directAlign)
+		if err := s.PutChunk(ctx, id, "", 0, 3*directAlign, bytes.NewReader(make([]byte, 2*directAlign))); err == nil {
+			t.Fatal("a chunk shorter than stated was stored")
+		}
+		if got, _ := s.Chunks(ctx, id, ""); len(got) != 0 {
+			t.Fatalf("chunks after a short one: %v", got)
+		}
 	}
 }
