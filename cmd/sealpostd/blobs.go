@@ -161,6 +161,7 @@ func blobAttach(srv *server.Server) (io.Closer, error) {
 		return nil, err
 	}
 	svc.Register(srv.Mux())
+	attachedBlobs = store
 	log.Info("blob store: serving /v1/blobs", "storage", desc, "max_size", maxSize, "quota", quota,
 		"ttl", blobCfg.ttl.String(), "presign", blobCfg.presign)
 	return &blobPart{svc: svc, store: store}, nil

@@ -17,8 +17,8 @@ type Request struct {
 	// was registered on Mux ("POST /v1/lookup", "GET /v1/blobs/{id}"), or
 	// "" if none matched.
 	Route string
-	// Status is the HTTP status of the answer (200 if the handler wrote a
-	// body without one; 0 if it wrote nothing at all).
+	// Status is the HTTP status of the answer (200 when the handler wrote
+	// none, as net/http then answers 200).
 	Status int
 	// Error is the stable error code of an error answer (status 400 or
 	// more) with a JSON body {"error": {"code": "..."}}, the envelope of
@@ -50,6 +50,9 @@ func (s *Server) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	rec := &recorder{ResponseWriter: w}
 	s.mux.ServeHTTP(rec, r)
 	req := Request{Route: r.Pattern, Status: rec.code, Duration: time.Since(start)}
+	if req.Status == 0 {
+		req.Status = http.StatusOK
+	}
 	if rec.capture {
 		req.Error = errorCode(rec.body)
 	}
