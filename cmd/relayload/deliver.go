@@ -9,7 +9,6 @@ import (
 	"os"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -177,20 +176,8 @@ func runDeliver(r *relay) {
 	if *flagRate > 0 {
 		rate = strconv.Itoa(*flagRate) + "/s"
 	}
-	fmt.Printf("deliver: devices=%d payload=%d rate=%s duration=%v sends_acked=%.0f/s deliveries=%.0f/s latency_p50=%v p99=%v max=%v relay_cpu=%.2f cores relay_cpu_per_delivery=%.1fµs relay_rss=%dMiB\n",
-		n, *flagPayload, rate, *flagDuration, float64(sent.Load())/secs, float64(got)/secs, q(0.5), q(0.99), q(1),
-		(cpu1-cpu0).Seconds()/secs, (cpu1-cpu0).Seconds()*1e6/float64(max(got, 1)), rss>>20)
-}
-
-// cpu returns the relay process's CPU time so far.
-func (r *relay) cpu() time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", r.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	use, cpu := cpuUse(cpu0, cpu1, secs)
+	fmt.Printf("deliver: nodes=%d devices=%d payload=%d rate=%s duration=%v sends_acked=%.0f/s deliveries=%.0f/s latency_p50=%v p99=%v max=%v relay_cpu=%s relay_cpu_per_delivery=%.1fµs relay_rss=%dMiB\n",
+		len(r.nodes), n, *flagPayload, rate, *flagDuration, float64(sent.Load())/secs, float64(got)/secs, q(0.5), q(0.99), q(1),
+		use, cpu.Seconds()*1e6/float64(max(got, 1)), rss>>20)
 }

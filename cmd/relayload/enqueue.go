@@ -102,7 +102,8 @@ func runEnqueue(r *relay) {
 		return lat[min(len(lat)-1, int(float64(len(lat))*p))].Round(10 * time.Microsecond)
 	}
 	secs := (*flagDuration).Seconds()
-	fmt.Printf("enqueue: senders=%d fanout=%d payload=%d offline_devices=%d duration=%v durable_enqueues=%.0f/s send_ack_p50=%v p99=%v relay_cpu=%.2f cores relay_rss=%dMiB\n",
-		*flagSenders, *flagFanout, *flagPayload, len(tokens), *flagDuration, float64(done.Load())/secs, q(0.5), q(0.99),
-		(cpu1-cpu0).Seconds()/secs, r.rss()>>20)
+	use, _ := cpuUse(cpu0, cpu1, secs)
+	fmt.Printf("enqueue: nodes=%d senders=%d fanout=%d payload=%d offline_devices=%d duration=%v durable_enqueues=%.0f/s send_ack_p50=%v p99=%v relay_cpu=%s relay_rss=%dMiB\n",
+		len(r.nodes), *flagSenders, *flagFanout, *flagPayload, len(tokens), *flagDuration, float64(done.Load())/secs, q(0.5), q(0.99),
+		use, r.rss()>>20)
 }

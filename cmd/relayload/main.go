@@ -19,6 +19,7 @@
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode deliver -devices 1000 -rate 20000
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode enqueue -senders 64 -fanout 10
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode idle -conns 19900
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -nodes 3 -sealpostd-args "--mailbox nats://127.0.0.1:14222"
 //
 // Device keys (RSA-2048, slow to make: about 160 ms each) are cached in
 // -keys; one key serves up to 100 devices (the relay's default
@@ -37,7 +38,9 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"flag"
 	"fmt"
 	"net"
@@ -52,6 +55,9 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sealpost/sealpost/courier"
 	"github.com/sealpost/sealpost/internal/pki"
@@ -74,6 +80,7 @@ var (
 	flagDial     = flag.Int("dialers", 2*runtime.GOMAXPROCS(0), "parallel connection set-ups")
 	flagProfile  = flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
 	flagCourier  = flag.Bool("courier-listen", false, "connect devices to a --courier-listen address of their own instead of the main --listen one")
+	flagNodes    = flag.Int("nodes", 1, "sealpostd nodes to start, sharing the CAs; device i uses node i mod nodes (more than one needs a shared mailbox: -sealpostd-args '--mailbox nats://...')")
 )
 
 const tokensPerKey = 100
@@ -116,14 +123,15 @@ func main() {
 	}
 }
 
-// child is the started sealpostd, stopped on a fatal error too.
-var child *exec.Cmd
+// children are the started sealpostd processes, stopped on a fatal error
+// too.
+var children []*exec.Cmd
 
 func fatal(msg string) {
 	fmt.Fprintln(os.Stderr, "relayload: error:", msg)
-	if child != nil {
-		child.Process.Kill()
-		child.Wait()
+	for _, c := range children {
+		c.Process.Kill()
+		c.Wait()
 	}
 	os.Exit(1)
 }
@@ -138,98 +146,224 @@ func raiseNoFile() {
 	}
 }
 
-// relay is the sealpostd under test.
+// relay is the sealpostd node or nodes under test.
 type relay struct {
-	cmd  *exec.Cmd
-	addr string
-	cfg  *tls.Config
-	ca   *pki.CA
-	keys []*rsa.PrivateKey
-	cert map[*rsa.PrivateKey][]byte
-	used int // devices made so far: device i uses key i / tokensPerKey
+	nodes []*node
+	// natsURL, stream and bucket: the run's own JetStream stream and
+	// token bucket, removed at the end (see scratchNATS).
+	natsURL, stream, bucket string
+	cfg                     *tls.Config
+	ca                      *pki.CA
+	keys                    []*rsa.PrivateKey
+	cert                    map[*rsa.PrivateKey][]byte
+	used                    int // devices made so far: device i uses key i / tokensPerKey
 }
 
-func startRelay(work string) *relay {
-	ca, err := pki.LoadOrCreate(work, "relayload-ca", "relayload device CA")
-	if err != nil {
-		fatal(err.Error())
-	}
+// node is one sealpostd process.
+type node struct {
+	cmd  *exec.Cmd
+	addr string // where devices connect
+}
+
+func freePort() string {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fatal(err.Error())
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	data := filepath.Join(work, "data")
-	args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem"),
-		"--relay-fanout-check=false"}
-	courierAddr := addr
-	if *flagCourier {
-		ln2, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			fatal(err.Error())
-		}
-		courierAddr = ln2.Addr().String()
-		ln2.Close()
-		args = append(args, "--courier-listen", courierAddr)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func startRelay(work string) *relay {
+	if *flagNodes < 1 {
+		fatal("-nodes must be at least 1")
 	}
-	if *flagArgs != "" {
-		args = append(args, strings.Fields(*flagArgs)...)
+	if *flagNodes > 1 && !strings.Contains(*flagArgs, "--mailbox nats://") && !strings.Contains(*flagArgs, "--mailbox tls://") {
+		fatal("-nodes > 1 needs a mailbox the nodes share: -sealpostd-args '--mailbox nats://host:port'")
 	}
-	cmd := exec.Command(*flagBin, args...)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
+	ca, err := pki.LoadOrCreate(work, "relayload-ca", "relayload device CA")
+	if err != nil {
 		fatal(err.Error())
 	}
-	child = cmd
-	r := &relay{cmd: cmd, addr: addr, ca: ca, cert: map[*rsa.PrivateKey][]byte{}}
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		if b, err := os.ReadFile(filepath.Join(data, "ca.pem")); err == nil {
-			roots := x509.NewCertPool()
-			if roots.AppendCertsFromPEM(b) {
-				r.cfg = &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{courier.ALPN},
-					ClientSessionCache: tls.NewLRUClientSessionCache(64)}
-				if c, err := tls.Dial("tcp", addr, r.cfg); err == nil {
-					c.Close()
-					break
-				}
+	// The nodes share the server and device CAs: made here once, copied
+	// into each node's data folder.
+	caDir := filepath.Join(work, "cas")
+	if err := os.MkdirAll(caDir, 0o700); err != nil {
+		fatal(err.Error())
+	}
+	for _, name := range []string{"ca", "device-ca"} {
+		if _, err := pki.LoadOrCreate(caDir, name, "relayload "+name); err != nil {
+			fatal(err.Error())
+		}
+	}
+	roots := x509.NewCertPool()
+	if b, err := os.ReadFile(filepath.Join(caDir, "ca.pem")); err != nil || !roots.AppendCertsFromPEM(b) {
+		fatal(fmt.Sprintf("server CA: %v", err))
+	}
+	extra := strings.Fields(*flagArgs)
+	r := &relay{ca: ca, cert: map[*rsa.PrivateKey][]byte{},
+		cfg: &tls.Config{RootCAs: roots, ServerName: "localhost", NextProtos: []string{courier.ALPN},
+			ClientSessionCache: tls.NewLRUClientSessionCache(64)}}
+	r.scratchNATS(extra)
+	for i := range *flagNodes {
+		data := filepath.Join(work, fmt.Sprintf("data%d", i))
+		if err := os.MkdirAll(data, 0o700); err != nil {
+			fatal(err.Error())
+		}
+		for _, f := range []string{"ca.pem", "ca.key", "device-ca.pem", "device-ca.key"} {
+			b, err := os.ReadFile(filepath.Join(caDir, f))
+			if err == nil {
+				err = os.WriteFile(filepath.Join(data, f), b, 0o600)
+			}
+			if err != nil {
+				fatal(err.Error())
 			}
 		}
-		if time.Now().After(deadline) {
-			fatal("sealpostd did not start")
+		addr := freePort()
+		args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem"),
+			"--relay-fanout-check=false"}
+		courierAddr := addr
+		if *flagCourier {
+			courierAddr = freePort()
+			args = append(args, "--courier-listen", courierAddr)
 		}
-		time.Sleep(20 * time.Millisecond)
+		args = append(args, extra...)
+		cmd := exec.Command(*flagBin, args...)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			fatal(err.Error())
+		}
+		children = append(children, cmd)
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			if c, err := tls.Dial("tcp", courierAddr, r.cfg); err == nil {
+				c.Close()
+				break
+			}
+			if time.Now().After(deadline) {
+				fatal("sealpostd did not start")
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		r.nodes = append(r.nodes, &node{cmd: cmd, addr: courierAddr})
 	}
-	r.addr = courierAddr
 	return r
 }
 
-func (r *relay) stop() {
-	r.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { r.cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		r.cmd.Process.Kill()
+// scratchNATS gives a NATS mailbox in the sealpostd arguments a stream and
+// a token bucket of the run's own, unless the URL names a stream, so that
+// runs do not see each other's deliveries or use up the cached device
+// keys' tokens (tokens are bound to a key for life); stop removes them.
+func (r *relay) scratchNATS(args []string) {
+	for i, a := range args {
+		if a != "--mailbox" || i+1 == len(args) || strings.Contains(args[i+1], "stream=") ||
+			!(strings.HasPrefix(args[i+1], "nats://") || strings.HasPrefix(args[i+1], "tls://")) {
+			continue
+		}
+		var b [4]byte
+		rand.Read(b[:])
+		run := hex.EncodeToString(b[:])
+		base, query, _ := strings.Cut(args[i+1], "?")
+		r.natsURL, r.stream, r.bucket = base, "RELAYLOAD_"+run, "RELAYLOAD_TOKENS_"+run
+		sep := "?"
+		if query != "" {
+			sep = "&"
+		}
+		args[i+1] += sep + "stream=" + r.stream + "&subject=rl" + run + "&wake=rlw" + run + "&tokens=" + r.bucket
 	}
 }
 
-// rss returns the relay's resident memory in bytes.
-func (r *relay) rss() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", r.cmd.Process.Pid))
-	if err != nil {
-		return -1
+func (r *relay) stop() {
+	defer r.dropNATS()
+	var wg sync.WaitGroup
+	for _, n := range r.nodes {
+		wg.Go(func() {
+			n.cmd.Process.Signal(syscall.SIGTERM)
+			done := make(chan struct{})
+			go func() { n.cmd.Wait(); close(done) }()
+			select {
+			case <-done:
+			case <-time.After(10 * time.Second):
+				n.cmd.Process.Kill()
+			}
+		})
 	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			n, _ := strconv.ParseInt(f[0], 10, 64)
-			return n << 10
+	wg.Wait()
+}
+
+func (r *relay) dropNATS() {
+	if r.stream == "" {
+		return
+	}
+	nc, err := nats.Connect(r.natsURL)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relayload: removing stream %s: %v\n", r.stream, err)
+		return
+	}
+	defer nc.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	js, err := jetstream.New(nc)
+	if err == nil {
+		err = errors.Join(js.DeleteStream(ctx, r.stream), js.DeleteKeyValue(ctx, r.bucket))
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relayload: removing stream %s and bucket %s: %v\n", r.stream, r.bucket, err)
+	}
+}
+
+// rss returns the nodes' resident memory in bytes, summed.
+func (r *relay) rss() int64 {
+	var sum int64
+	for _, n := range r.nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", n.cmd.Process.Pid))
+		if err != nil {
+			return -1
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+				f := strings.Fields(v)
+				k, _ := strconv.ParseInt(f[0], 10, 64)
+				sum += k << 10
+			}
 		}
 	}
-	return -1
+	return sum
+}
+
+// cpu returns each node's CPU time so far.
+func (r *relay) cpu() []time.Duration {
+	out := make([]time.Duration, len(r.nodes))
+	for i, n := range r.nodes {
+		b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", n.cmd.Process.Pid))
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+		ut, _ := strconv.ParseInt(f[11], 10, 64)
+		st, _ := strconv.ParseInt(f[12], 10, 64)
+		out[i] = time.Duration(ut+st) * time.Second / 100 // USER_HZ
+	}
+	return out
+}
+
+// cpuUse formats the CPU the nodes used between two cpu readings over
+// secs seconds: the total in cores, and per node when there are several.
+// It also returns the total CPU time.
+func cpuUse(before, after []time.Duration, secs float64) (string, time.Duration) {
+	var total time.Duration
+	per := make([]string, len(before))
+	for i := range before {
+		d := after[i] - before[i]
+		total += d
+		per[i] = fmt.Sprintf("%.2f", d.Seconds()/secs)
+	}
+	s := fmt.Sprintf("%.2f cores", total.Seconds()/secs)
+	if len(per) > 1 {
+		s += " (per node " + strings.Join(per, "/") + ")"
+	}
+	return s, total
 }
 
 // loadKeys returns n device keys from the cache, making the missing ones.
@@ -316,10 +450,11 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 					return
 				}
 				k := r.keys[(base+i)/tokensPerKey]
-				d, err := r.connect(k, nil)
+				addr := r.nodes[(base+i)%len(r.nodes)].addr
+				d, err := r.connect(addr, k, nil)
 				for try := 0; err != nil && try < 3; try++ {
 					time.Sleep(100 * time.Millisecond)
-					d, err = r.connect(k, nil)
+					d, err = r.connect(addr, k, nil)
 				}
 				if err != nil {
 					fatal(fmt.Sprintf("device %d: %v", i, err))
@@ -338,10 +473,10 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 	return out
 }
 
-func (r *relay) connect(k *rsa.PrivateKey, token []byte) (*dev, error) {
+func (r *relay) connect(addr string, k *rsa.PrivateKey, token []byte) (*dev, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	c, err := courier.Dial(ctx, r.addr, r.cfg)
+	c, err := courier.Dial(ctx, addr, r.cfg)
 	if err != nil {
 		return nil, err
 	}

@@ -55,7 +55,7 @@ func relayFlags(fs *flag.FlagSet) {
 	fs.Var(&relayCfg.deviceCAs, "device-ca",
 		"PEM file of an extra CA whose device push certificates may connect, beside <data>/device-ca.pem (repeatable)")
 	fs.StringVar(&relayCfg.mailbox, "mailbox", "embedded",
-		"relay mailbox: embedded (in <data>/relay/mailbox), embedded:DIR, or nats://host:port[,nats://host2:port][?stream=S&subject=P&wake=W] for NATS JetStream, shared by several nodes (device tokens then live in the NATS key-value bucket "+natsjs.DefaultTokenBucket+")")
+		"relay mailbox: embedded (in <data>/relay/mailbox), embedded:DIR, or nats://host:port[,nats://host2:port][?stream=S&subject=P&wake=W&tokens=B] for NATS JetStream, shared by several nodes (device tokens then live in the NATS key-value bucket B, default "+natsjs.DefaultTokenBucket+")")
 	fs.DurationVar(&relayCfg.queueTTL, "queue-ttl", relay.DefaultTTL, "how long a delivery waits for an offline device before it is deleted unseen")
 	fs.IntVar(&relayCfg.tokensPerKey, "tokens-per-key", relay.DefaultMaxTokensPerKey, "most device tokens one push key can obtain")
 	fs.StringVar(&relayCfg.certRate, "push-cert-rate", relay.DefaultCertRate.String(),
@@ -92,7 +92,7 @@ func openMailbox(spec, dataDir string, ttl time.Duration, log *slog.Logger) (mai
 		if err != nil {
 			return nil, nil, fmt.Errorf("--mailbox: %w", err)
 		}
-		tokens, err := st.Tokens(ctx, "")
+		tokens, err := st.Tokens(ctx)
 		if err != nil {
 			st.Close()
 			return nil, nil, fmt.Errorf("--mailbox: %w", err)

@@ -113,6 +113,13 @@
 // head marker of watched devices whose last record is older than MaxAge/2
 // (checked every KeepEvery, MaxAge/8 by default).
 //
+// # Device tokens
+//
+// Store.Tokens is the relay's token registry (relay.TokenStore) for the
+// same nodes: a key-value bucket (Options.TokenBucket, "SEALPOST_TOKENS")
+// on the same connection, so that a device can take the token one node
+// issued to any other node. See Tokens for its records.
+//
 // # Concurrency and lock order
 //
 // All methods are safe for concurrent use. A striped per-device mutex

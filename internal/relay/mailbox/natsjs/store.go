@@ -74,6 +74,9 @@ type Options struct {
 	// WakeSubject is the prefix of the core NATS subjects of wake-ups
 	// (DefaultWakeSubject); it must not overlap Subject.
 	WakeSubject string
+	// TokenBucket is the key-value bucket of the device-token registry
+	// that Store.Tokens opens (DefaultTokenBucket).
+	TokenBucket string
 	// TTL is the longest a delivery may be kept (DefaultTTL): the relay's
 	// queue TTL. The stream's MaxAge is TTL+Slack; a delivery whose
 	// Expires is further away than that is refused.
@@ -100,7 +103,7 @@ type Options struct {
 }
 
 // OptionsFromURL parses a --mailbox value: nats://[user:pass@]host:port
-// [,host:port...][?stream=NAME&subject=PREFIX&wake=PREFIX]. The query
+// [,host:port...][?stream=NAME&subject=PREFIX&wake=PREFIX&tokens=BUCKET]. The query
 // parameters are removed from the URL given to NATS.
 func OptionsFromURL(spec string) (Options, error) {
 	var o Options
@@ -114,15 +117,16 @@ func OptionsFromURL(spec string) (Options, error) {
 	}
 	for k := range q {
 		switch k {
-		case "stream", "subject", "wake":
+		case "stream", "subject", "wake", "tokens":
 		default:
-			return o, fmt.Errorf("natsjs: %q: unknown parameter %q (want stream, subject, wake)", spec, k)
+			return o, fmt.Errorf("natsjs: %q: unknown parameter %q (want stream, subject, wake, tokens)", spec, k)
 		}
 	}
 	o.URL = base
 	o.Stream = q.Get("stream")
 	o.Subject = q.Get("subject")
 	o.WakeSubject = q.Get("wake")
+	o.TokenBucket = q.Get("tokens")
 	return o, nil
 }
 
@@ -224,6 +228,9 @@ func Open(ctx context.Context, opt Options) (*Store, error) {
 	}
 	if opt.WakeSubject == "" {
 		opt.WakeSubject = DefaultWakeSubject
+	}
+	if opt.TokenBucket == "" {
+		opt.TokenBucket = DefaultTokenBucket
 	}
 	if opt.TTL <= 0 {
 		opt.TTL = DefaultTTL

@@ -48,13 +48,11 @@ type Tokens struct {
 
 var _ relay.TokenStore = (*Tokens)(nil)
 
-// Tokens opens the token registry in bucket (DefaultTokenBucket if empty)
-// on the Store's connection, creating the bucket (file storage, one value
-// per key) if needed. Close the Tokens before the Store.
-func (s *Store) Tokens(ctx context.Context, bucket string) (*Tokens, error) {
-	if bucket == "" {
-		bucket = DefaultTokenBucket
-	}
+// Tokens opens the token registry in the bucket Options.TokenBucket on
+// the Store's connection, creating the bucket (file storage, one value per
+// key) if needed. Close the Tokens before the Store.
+func (s *Store) Tokens(ctx context.Context) (*Tokens, error) {
+	bucket := s.opt.TokenBucket
 	kv, err := s.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      bucket,
 		Description: "Sealpost relay device tokens",

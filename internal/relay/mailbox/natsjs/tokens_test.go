@@ -22,11 +22,13 @@ func (n nodeTokens) Close() error { return errors.Join(n.Tokens.Close(), n.s.Clo
 func openTokens(t *testing.T, url, stream, bucket string) nodeTokens {
 	t.Helper()
 	ctx := context.Background()
-	s, err := Open(ctx, testOptions(url, stream))
+	opt := testOptions(url, stream)
+	opt.TokenBucket = bucket
+	s, err := Open(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	tk, err := s.Tokens(ctx, bucket)
+	tk, err := s.Tokens(ctx)
 	if err != nil {
 		s.Close()
 		t.Fatal(err)
