@@ -65,8 +65,10 @@ func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Ke
 			os.Remove(tmp.Name())
 		}
 	}()
-	d := attachment.NewDecrypter(&writeBehind{f: tmp}, key, size, sig)
-	defer d.Close() // stops its helper goroutine on every path
+	out := newPlainFile(tmp)
+	defer out.finish()
+	d := attachment.NewDecrypter(out, key, size, sig)
+	defer d.Close() // stops its helper goroutine on every path (before out.finish)
 	partial := dest + PartialSuffix
 	kept, err := resumePartial(partial, d, size)
 	if err != nil {
@@ -89,9 +91,12 @@ func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Ke
 		// Keep the ciphertext received so far for a later call. It is
 		// rebuilt from the plaintext (CTR mode: the same XOR), so that the
 		// normal path writes the blob to disk once.
-		if d.Flush() == nil {
+		if d.Flush() == nil && out.finish() == nil {
 			savePartial(partial, tmp, kept, d.Len(), key)
 		}
+		return err
+	}
+	if err = out.finish(); err != nil {
 		return err
 	}
 	if err = tmp.Sync(); err != nil {
@@ -273,7 +278,8 @@ func parseContentRange(s string) (first, total int64, ok bool) {
 }
 
 // writeBehind writes to f and, every writeBehindEvery bytes, starts the
-// write-back of what it wrote since the last time (without waiting).
+// write-back of what it wrote since the last time (without waiting). It is
+// plainFile's way where direct I/O is not available.
 type writeBehind struct {
 	f       *os.File
 	off     int64 // bytes written
