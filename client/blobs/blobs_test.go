@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/ecdsa"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/hex"
 	"errors"
 	"io"
@@ -348,6 +350,41 @@ func TestDownloadResumeAcrossCalls(t *testing.T) {
 	}
 	if fs := files(t, e.dir); !slices.Equal(fs, []string{"dest", "src"}) {
 		t.Fatalf("after the resumed download: files %v", fs)
+	}
+}
+
+// TestNewTransport moves a blob up and down through NewTransport's
+// connections (TLS under a read buffer), and checks they speak HTTP/1.1
+// over TLS 1.3.
+func TestNewTransport(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	pool := x509.NewCertPool()
+	pool.AddCert(e.srv.Certificate())
+	tr := NewTransport(&tls.Config{RootCAs: pool})
+	defer tr.CloseIdleConnections()
+	c := *e.client
+	c.HTTP = &http.Client{Transport: tr}
+	src, data := e.file("src", 14, 2*blobapi.ChunkSize+99)
+	up, err := c.UploadFile(ctx, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dest := filepath.Join(e.dir, "dest")
+	if err := c.DownloadFile(ctx, up.URI, up.Key, up.Signature, up.Size, dest, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := os.ReadFile(dest); !bytes.Equal(got, data) {
+		t.Fatal("the blob came back different")
+	}
+	resp, err := c.HTTP.Get(up.URI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.Proto != "HTTP/1.1" || resp.TLS == nil || resp.TLS.Version != tls.VersionTLS13 {
+		t.Fatalf("answered over %s, TLS %+v", resp.Proto, resp.TLS)
 	}
 }
 

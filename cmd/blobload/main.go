@@ -1,11 +1,12 @@
 // Command blobload measures the blob store: the upload and download
 // throughput of one large object over HTTPS on loopback, through the
-// client SDK (client/blobs), so the figures include the client's work:
-// two encryption passes and the chunk checksums on the way up, the
-// signature check, decryption and the final fsync on the way down. It
-// also reports the peak resident memory (VmHWM) of the client (this
-// process) and of the server (a separate sealpostd process), each reset
-// before each phase.
+// client SDK (client/blobs, over blobs.NewTransport), so the figures
+// include the client's work: the encryption pass for the signature and
+// chunk checksums and the second, AES-only one while sending on the way
+// up; the one pass that decrypts and checks the signature, the plaintext
+// file and its fsync on the way down. It also reports the peak resident
+// memory (VmHWM) and the CPU time of the client (this process) and of the
+// server (a separate sealpostd process), over each phase.
 //
 // It starts its own sealpostd (--sealpostd BIN, a fresh data folder on
 // --dir's file system, --store as its --blob-store), registers a device
@@ -64,6 +65,7 @@ type config struct {
 	keep      bool
 	rounds    int
 	profile   string
+	sprofile  string
 }
 
 func main() {
@@ -77,10 +79,11 @@ func main() {
 	flag.StringVar(&size, "size", "1GiB", "object size (bytes, or with KiB, MiB, GiB)")
 	flag.IntVar(&c.parallel, "parallel", blobs.DefaultParallel, "chunks in flight")
 	flag.StringVar(&c.dir, "dir", "", "folder for the test files and the server's data (default: the system's temporary folder)")
-	flag.BoolVar(&c.http2, "http2", false, "use HTTP/2 (one connection) instead of HTTP/1.1 connections")
+	flag.BoolVar(&c.http2, "http2", false, "use HTTP/2 (one connection, a plain http.Transport) instead of blobs.NewTransport's HTTP/1.1 connections")
 	flag.BoolVar(&c.keep, "keep", false, "keep the files and the server's data folder")
 	flag.IntVar(&c.rounds, "rounds", 1, "upload and download this many times (a fresh object each round)")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write the client's CPU profile to this file")
+	flag.StringVar(&c.sprofile, "server-cpuprofile", "", "with --sealpostd: write the server's CPU profile to this file (its --relay-cpuprofile, the whole process)")
 	flag.Parse()
 	var err error
 	if c.size, err = parseSize(size); err != nil {
@@ -247,7 +250,7 @@ func oneRound(ctx context.Context, c config, out io.Writer, client *blobs.Client
 	}
 	fmt.Fprintf(out, "blobload: upload   %7.1f MB/s  %6.2fs (first encryption pass %.2fs, send and complete %.2fs)  peak RSS client %s server %s  CPU client %.2fs server %s\n",
 		mbps(upTime), upTime.Seconds(), encTime.Seconds(), (upTime - encTime).Seconds(), mib(upClient), mib(upServer), (cpu1c - cpu0c).Seconds(), secs(cpu0s, cpu1s))
-	fmt.Fprintf(out, "blobload: download %7.1f MB/s  %6.2fs (fetch %.2fs, verify+decrypt+fsync %.2fs)  peak RSS client %s server %s  CPU client %.2fs server %s\n",
+	fmt.Fprintf(out, "blobload: download %7.1f MB/s  %6.2fs (fetch, decrypt and verify %.2fs, then sync and rename %.2fs)  peak RSS client %s server %s  CPU client %.2fs server %s\n",
 		mbps(downTime), downTime.Seconds(), fetchTime.Seconds(), (downTime - fetchTime).Seconds(), mib(downClient), mib(downServer), (cpu2c - cpu1c).Seconds(), secs(cpu1s, cpu2s))
 	fmt.Fprintf(out, "blobload: sha256 of the received file matches (%s...)\n", want[:16])
 	return nil
@@ -388,6 +391,9 @@ func startServer(c *config, work string) (*server, error) {
 	if c.store != "" {
 		args = append(args, "--blob-store", c.store)
 	}
+	if c.sprofile != "" {
+		args = append(args, "--relay-cpuprofile", c.sprofile)
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
@@ -443,13 +449,13 @@ func httpClient(caFile string, h2 bool) (*http.Client, error) {
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s: no certificate", caFile)
 	}
-	tlsCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13, NextProtos: []string{"http/1.1"}}
-	tr := &http.Transport{TLSClientConfig: tlsCfg, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute,
-		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10}
-	if h2 {
-		tlsCfg.NextProtos = []string{"h2"}
-		tr.ForceAttemptHTTP2 = true
+	tlsCfg := &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}
+	if !h2 {
+		return &http.Client{Transport: blobs.NewTransport(tlsCfg)}, nil
 	}
+	tlsCfg.NextProtos = []string{"h2"}
+	tr := &http.Transport{TLSClientConfig: tlsCfg, ForceAttemptHTTP2: true, MaxIdleConnsPerHost: 16, IdleConnTimeout: time.Minute,
+		WriteBufferSize: 256 << 10, ReadBufferSize: 256 << 10}
 	return &http.Client{Transport: tr}, nil
 }
 
