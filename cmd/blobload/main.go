@@ -64,6 +64,7 @@ type config struct {
 	http2     bool
 	keep      bool
 	rounds    int
+	noPrims   bool
 	profile   string
 	sprofile  string
 }
@@ -82,6 +83,7 @@ func main() {
 	flag.BoolVar(&c.http2, "http2", false, "use HTTP/2 (one connection, a plain http.Transport) instead of blobs.NewTransport's HTTP/1.1 connections")
 	flag.BoolVar(&c.keep, "keep", false, "keep the files and the server's data folder")
 	flag.IntVar(&c.rounds, "rounds", 1, "upload and download this many times (a fresh object each round)")
+	flag.BoolVar(&c.noPrims, "no-primitives", false, "do not measure the primitives (AES-CTR, SHA-1, SHA-256, AES-GCM over 1 GiB each) before the transfers")
 	flag.StringVar(&c.profile, "cpuprofile", "", "write the client's CPU profile to this file")
 	flag.StringVar(&c.sprofile, "server-cpuprofile", "", "with --sealpostd: write the server's CPU profile to this file (its --relay-cpuprofile, the whole process)")
 	flag.Parse()
@@ -164,6 +166,9 @@ func run(c config, out io.Writer) error {
 	}
 	fmt.Fprintf(out, "blobload: backend=%s size=%d parallel=%d proto=%s GOMAXPROCS=%d cpus=%d dir=%s\n",
 		backendName, c.size, client.Parallel, proto, runtime.GOMAXPROCS(0), runtime.NumCPU(), c.dir)
+	if !c.noPrims {
+		measurePrimitives().report(out, runtime.NumCPU())
+	}
 	if c.profile != "" {
 		f, err := os.Create(c.profile)
 		if err != nil {

@@ -63,7 +63,7 @@ func TestRunAgainstServer(t *testing.T) {
 	a := <-addr
 	var out bytes.Buffer
 	err = run(config{url: "https://" + a.String(), ca: filepath.Join(dir, "ca.pem"), outbox: outbox,
-		size: 2*5<<20 + 3, parallel: 2, dir: t.TempDir(), rounds: 2}, &out)
+		size: 2*5<<20 + 3, parallel: 2, dir: t.TempDir(), rounds: 2, noPrims: true}, &out)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -83,4 +83,16 @@ func accountOf(ctx context.Context, d *directory.Service, keyID string) (string,
 		return "", reqsign.ErrUnknown
 	}
 	return dev.Account, err
+}
+
+// TestFloors: the floor of each direction counts each primitive the
+// transfer cannot avoid once per pass over the data.
+func TestFloors(t *testing.T) {
+	p := primitives{ctr: 1, sha1: 10, sha256: 100, gcmSeal: 1000, gcmOpen: 10000}
+	up, down := p.floors()
+	// Up: client AES, SHA-1, SHA-256; TLS seal and open; server SHA-256 and SHA-1.
+	// Down: TLS seal and open; client AES and SHA-1.
+	if up != 1+2*10+2*100+1000+10000 || down != 1000+10000+1+10 {
+		t.Fatalf("floors %d, %d", up, down)
+	}
 }
