@@ -169,6 +169,11 @@ func (c *relayCloser) Close() error {
 		pprof.StopCPUProfile()
 		c.profile.Close()
 	}
+	if st, ok := c.mb.(*natsjs.Store); ok {
+		s := st.Stats()
+		c.log.Info("relay: mailbox", "enqueued", s.Enqueued, "duplicates", s.Duplicates, "conflicts", s.Conflicts,
+			"acked", s.Acked, "acks_dropped", s.AckDropped)
+	}
 	if st, ok := c.mb.(*embedded.Store); ok {
 		s := st.Stats()
 		c.log.Info("relay: mailbox", "groups", s.Batches, "syncs", s.Syncs, "enqueued", s.Enqueued, "duplicates", s.Duplicates,
