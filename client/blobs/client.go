@@ -46,7 +46,12 @@
 // left behind by a refused blob. A dropped connection is resumed with a
 // Range request within the call; if the call fails for another reason
 // than verification, the ciphertext received so far is kept in
-// dest + ".sealpost-download" for a later call to go on from.
+// dest + ".sealpost-download" for a later call to go on from. (A process
+// killed in the middle of a download can leave its temporary file,
+// .sealpost-blob-*.partial, behind: unverified plaintext, readable by the
+// user only.)
+//
+// NewTransport makes an HTTP transport tuned for these transfers.
 //
 // The signature covers the ciphertext, not the key: a blob decrypted
 // under another key than the one it was made with gives garbage, without

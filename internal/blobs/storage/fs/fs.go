@@ -10,7 +10,9 @@
 //
 // Every write is atomic: bytes go to a temporary file (a name starting with
 // "."), which is synced and renamed over the final name, and the folder is
-// synced after the rename. Commit is one rename of the upload's folder to
+// synced after the rename. Chunks are written with direct I/O where the
+// system allows it (see PutChunk), so that they do not pass through the
+// page cache on their way to the disk; reads go through the page cache. Commit is one rename of the upload's folder to
 // the object's, so an object is either absent or whole, and no chunk is
 // copied: a committed object stays a folder of 5 MiB files, and Open
 // reads across them. Delete renames the object's folder to the trash before
