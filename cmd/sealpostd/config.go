@@ -39,12 +39,12 @@ const configVersion = 1
 // envPrefix starts the variables that set flags.
 const envPrefix = "SEALPOST_"
 
-// Variables under envPrefix that belong to other programs of the project
-// and are not settings of sealpostd: the device CLI's home folder, the
-// shared vectors and the NATS port of CI's scripts, and the tests'
-// services (SEALPOST_TEST_...).
+// Variables under envPrefix that are not flags of sealpostd: the device
+// CLI's home folder, the shared vectors and the NATS port of CI's scripts,
+// the NATS mailbox's debug trace, and the tests' services
+// (SEALPOST_TEST_...).
 var (
-	foreignEnv       = []string{"SEALPOST_HOME", "SEALPOST_VECTORS", "SEALPOST_NATS_PORT"}
+	foreignEnv       = []string{"SEALPOST_HOME", "SEALPOST_VECTORS", "SEALPOST_NATS_PORT", "SEALPOST_NATSJS_TRACE"}
 	foreignEnvPrefix = "SEALPOST_TEST_"
 )
 
