@@ -9,7 +9,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"database/sql"
+	"encoding/base64"
 	"encoding/binary"
+	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -412,5 +414,18 @@ func testShutdown(t *testing.T, extra []string, embedded bool) {
 	t.Logf("%d acknowledgements applied %v after the last delivery", len(got), time.Since(t0).Round(time.Millisecond))
 	if code := n2.stop(t); code != 0 {
 		t.Fatalf("second run: exit status %d", code)
+	}
+	// No log line names the device token, in any encoding.
+	for _, n := range []*inproc{n1, n2} {
+		n.mu.Lock()
+		for _, line := range n.logs {
+			for _, enc := range []string{hex.EncodeToString(recvToken), base64.StdEncoding.EncodeToString(recvToken),
+				base64.RawURLEncoding.EncodeToString(recvToken)} {
+				if strings.Contains(line, enc) {
+					t.Errorf("a log line holds the device token: %s", line)
+				}
+			}
+		}
+		n.mu.Unlock()
 	}
 }
