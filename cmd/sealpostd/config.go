@@ -152,7 +152,7 @@ func loadEnv(fs *flag.FlagSet, env []string, st *settings) []error {
 		name := strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(k, envPrefix), "_", "-"))
 		f := fs.Lookup(name)
 		if f == nil || envName(name) != k {
-			errs = append(errs, fmt.Errorf("$%s: no such setting (sealpostd -h lists them; the variable is the flag's name in upper case, '-' as '_')", k))
+			errs = append(errs, fmt.Errorf("$%s: no such setting%s", k, suggest(fs, name, envName)))
 			continue
 		}
 		if _, done := st.from[name]; done {
@@ -230,7 +230,7 @@ func applyFile(fs *flag.FlagSet, st *settings, path, text string) []error {
 			bad(key, "a configuration file cannot name another")
 			continue
 		case f == nil:
-			bad(key, "unknown setting (sealpostd -h lists them; keys are the flags' names)")
+			bad(key, "unknown setting%s", suggest(fs, key, func(n string) string { return n }))
 			continue
 		}
 		vals, err := fileValues(f, val)
@@ -335,4 +335,41 @@ func resetList(f *flag.Flag) {
 	if l, ok := f.Value.(*stringList); ok {
 		*l = nil
 	}
+}
+
+// suggest names the flag closest to name (at most two edits away, '_' and
+// '-' alike), spelt by spell, or says where the settings are listed.
+func suggest(fs *flag.FlagSet, name string, spell func(string) string) string {
+	name = strings.ReplaceAll(strings.ToLower(name), "_", "-")
+	best, bestDist := "", 3
+	fs.VisitAll(func(f *flag.Flag) {
+		if d := editDistance(name, f.Name); d < bestDist && f.Name != "config" {
+			best, bestDist = f.Name, d
+		}
+	})
+	if best == "" {
+		return " (sealpostd -h lists them)"
+	}
+	return fmt.Sprintf(" (did you mean %s?)", spell(best))
+}
+
+// editDistance is the Levenshtein distance of a and b, in bytes.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -86,6 +86,7 @@ listen = "no-port"
 blob-max-size = "2GB"
 directory-max-devices = "many"
 unknown-key = 1
+directory_dsn = "postgres://db/sealpost"
 v = "yes"
 tls-name = "not-an-array-but-accepted"
 directory-dsn = "mysql://db/sealpost"
@@ -96,7 +97,7 @@ device-ca = ["/nonexistent/ca.pem"]
 [directory]
 dsn = "x"
 `)
-	env := []string{"SEALPOST_BLOB_QUOTA=lots", "SEALPOST_NO_SUCH=1", "SEALPOST_QUEUE_TTL=forever"}
+	env := []string{"SEALPOST_BLOB_QUOTA=lots", "SEALPOST_NO_SUCH=1", "SEALPOST_QUEUE_TTL=forever", "SEALPOST_BLOB_QUOTAS=1"}
 	args := []string{"checkconfig", "--config", path, "--push-cert-rate", "3", "--admin-listen", "localhost:http", "--log-format", "xml"}
 	var stdout, stderr bytes.Buffer
 	if code := run(context.Background(), args, env, &stdout, &stderr); code != 1 {
@@ -104,7 +105,9 @@ dsn = "x"
 	}
 	out := stderr.String()
 	for _, want := range []string{
-		"unknown-key: unknown setting",
+		"unknown-key: unknown setting (sealpostd -h lists them)",
+		"directory_dsn: unknown setting (did you mean directory-dsn?)",
+		"$SEALPOST_BLOB_QUOTAS: no such setting (did you mean SEALPOST_BLOB_QUOTA?)",
 		"v: want true or false",
 		"directory: tables are not used",
 		"$SEALPOST_NO_SUCH: no such setting",
@@ -121,7 +124,7 @@ dsn = "x"
 		"--push-cert-rate (command line):",
 		`--admin-listen (command line): port "http"`,
 		"--log-format (command line): want text or json",
-		"17 error(s) in the configuration",
+		"19 error(s) in the configuration",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("missing %q", want)
@@ -261,4 +264,16 @@ func FuzzConfigFile(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestEditDistance(t *testing.T) {
+	for _, c := range []struct {
+		a, b string
+		d    int
+	}{{"", "", 0}, {"abc", "", 3}, {"listen", "listen", 0}, {"lisen", "listen", 1}, {"blob-quotas", "blob-quota", 1},
+		{"kitten", "sitting", 3}, {"directory-dns", "directory-dsn", 2}} {
+		if d := editDistance(c.a, c.b); d != c.d || editDistance(c.b, c.a) != c.d {
+			t.Errorf("editDistance(%q, %q) = %d, want %d", c.a, c.b, d, c.d)
+		}
+	}
 }
