@@ -99,7 +99,7 @@ func (r rawValue) Set(s string) error { *r.vals = append(*r.vals, s); return nil
 func (r rawValue) IsBoolFlag() bool   { return r.isBool }
 
 type commandLine struct {
-	order []string // flags in the order first seen
+	order []string // the flags set, by name
 	vals  map[string][]string
 }
 
