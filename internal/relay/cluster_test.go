@@ -1,12 +1,7 @@
 package relay
 
 import (
-	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -14,26 +9,9 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, to make the test's schema
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sealpost/sealpost/internal/pki"
+	"github.com/sealpost/sealpost/internal/testkit/services"
 )
-
-// serviceEnv returns the address of an external service from the
-// environment, skipping the test when it is unset (failing under CI,
-// whose .ci/setup.d scripts set it).
-func serviceEnv(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set under CI; .ci/setup.d should export it", name)
-		}
-		t.Skipf("%s is not set", name)
-	}
-	return v
-}
 
 // TestClusterKillNode is the scale-out cluster test: three sealpostd
 // processes on one PostgreSQL (directory), one NATS JetStream server
@@ -50,50 +28,9 @@ func TestClusterKillNode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs three sealpostd processes")
 	}
-	natsURL := serviceEnv(t, "SEALPOST_TEST_NATS")
-	pgURL := serviceEnv(t, "SEALPOST_TEST_POSTGRES")
-	s3URL := serviceEnv(t, "SEALPOST_TEST_S3")
-	var rb [4]byte
-	rand.Read(rb[:])
-	run := hex.EncodeToString(rb[:])
-
-	// The directory's schema, the blob store's prefix and the mailbox's
-	// stream are the test's own.
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "cluster_" + run
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-	dsn, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := dsn.Query()
-	q.Set("search_path", schema)
-	dsn.RawQuery = q.Encode()
-	blobs, err := url.Parse(s3URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs.Path += "/cluster-" + run
-	stream := "CLUSTER_" + run
-	mailbox := natsURL + "?stream=" + stream + "&subject=cl" + run + "&wake=clw" + run
-	defer func() {
-		nc, err := nats.Connect(natsURL)
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		js.DeleteStream(ctx, stream)
-	}()
+	// The directory's schema, the mailbox's stream and token bucket and
+	// the blob store's prefix are the test's own.
+	so := services.NewScaleOut(t, "cluster")
 
 	// Nodes share the CAs (made once, copied into each data folder) and
 	// nothing else but the three services.
@@ -124,7 +61,8 @@ func TestClusterKillNode(t *testing.T) {
 		// not in the directory, so the fan-out check (K6, tested on its
 		// own) is off.
 		p.args = []string{"--data", data, "--listen", p.addr, "--device-ca", filepath.Join(dir, "test-device-ca.pem"),
-			"--relay-fanout-check=false", "--mailbox", mailbox, "--directory-dsn", dsn.String(), "--blob-store", blobs.String()}
+			"--relay-fanout-check=false"}
+		p.args = append(p.args, so.Args()...)
 		p.start()
 		nodes[i] = p
 	}
