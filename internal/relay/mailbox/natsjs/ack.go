@@ -122,13 +122,10 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 				return err
 			}
 		}
-		lastSeq, head, err := s.head(ctx, dev)
-		if err != nil {
-			return err
-		}
-		// Is the delivery still there? (It may have been acknowledged on
-		// another node, or expired and been replaced by a new one.)
-		cur, found, err := s.last(ctx, subj.queuedOf(r.uuid))
+		// The head, and whether the delivery is still there (it may have
+		// been acknowledged on another node, or expired and been replaced
+		// by a new one), read at once when the head is not cached.
+		lastSeq, head, cur, found, err := s.readHead(ctx, dev, subj, subj.queuedOf(r.uuid), s.cachedHead)
 		if err != nil {
 			return err
 		}
@@ -151,8 +148,7 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 		k := record{kind: kindKept, seq: seq, head: head, d: mailbox.Delivery{Device: dev, UUID: r.uuid, Expires: r.expires}}
 		nseq, err := s.publish(ctx, subj.keptOf(r.uuid), k.marshal(make([]byte, 0, fixedK)), subj.all(), lastSeq)
 		if errors.Is(err, errConflict) {
-			s.stats.conflicts.Add(1)
-			s.setHead(dev, 0, 0)
+			s.conflicted(dev)
 			continue
 		}
 		if err != nil {
@@ -174,21 +170,4 @@ func (s *Store) findQueued(ctx context.Context, subj subjects, seq uint64) (r re
 		return m.rec.seq < seq // Seqs increase along the queue
 	})
 	return r, ok, err
-}
-
-// head returns the stream sequence and head of dev's last record, from
-// the cache or the stream (0, 0 when the device has none).
-func (s *Store) head(ctx context.Context, dev mailbox.Token) (lastSeq, head uint64, err error) {
-	if lastSeq, head, ok := s.cachedHead(dev); ok {
-		return lastSeq, head, nil
-	}
-	m, found, err := s.last(ctx, deviceSubjects(s.opt.Subject, dev).all())
-	if err != nil || !found {
-		return 0, 0, err
-	}
-	if m.rec.d.Device != dev {
-		return 0, 0, fmt.Errorf("natsjs: record of another device under %s", m.subject)
-	}
-	s.setHead(dev, m.seq, m.rec.head)
-	return m.seq, m.rec.head, nil
 }

@@ -38,9 +38,12 @@
 // across nodes, and each is one message, so there is no crash window
 // between a check and its write:
 //
-//   - Enqueue reads the device's last record (its head; cached per device
-//     after this process's own writes) and the last record on
-//     <prefix>.<device>.*.<UUID>. A Q or K record whose Expires has not
+//   - Enqueue reads the device's last record (its head) and the last
+//     record on <prefix>.<device>.*.<UUID>, both at once. The head is
+//     cached per device after this process's own writes and from other
+//     nodes' wake-ups (below); once another node's write has refused one
+//     of this process's (the device is shared), the cache is used only
+//     while the device is watched here. A Q or K record whose Expires has not
 //     passed makes the delivery a duplicate: its Seq is returned. Else the
 //     delivery is published as Q with Seq = head + 1. A refused condition
 //     (another node wrote to the device) is retried after a fresh read.
@@ -83,9 +86,16 @@
 //
 // # Wake-ups
 //
-// After an Enqueue's PubAcks are in, the Store publishes an empty core NATS
+// After an Enqueue's PubAcks are in, the Store publishes a core NATS
 // message on <wake prefix>.<device> (Options.WakeSubject,
 // "sealpost.wake"), also after an error (a delivery may have been stored).
+// Its body announces the device's head as the sender knows it ('H' ‖
+// stream sequence u64 ‖ head u64; empty after an error): the watching node
+// caches it, so that its acknowledgements, written under the same
+// condition as every write, are not refused for a head that other nodes'
+// enqueues made stale (three nodes, before: about one enqueue in four and
+// one ack in nine refused and retried; see BENCHMARKS.md). It is a hint;
+// the conditional write alone decides.
 // A Store subscribes to that subject while the device has watchers in it
 // (all such subscriptions feed one channel and one dispatcher goroutine),
 // so the node a device is connected to is woken without polling, whichever

@@ -106,31 +106,9 @@ func (s *Store) enqueueOne(ctx context.Context, d *mailbox.Delivery) (mailbox.Re
 				return mailbox.Result{}, err
 			}
 		}
-		lastSeq, head, ok := s.cachedHead(d.Device)
-		var dup stored
-		var found bool
-		var err error
-		if ok {
-			dup, found, err = s.last(ctx, subj.anyOf(d.UUID))
-		} else {
-			// Read the head and the dedup record at once.
-			var hst stored
-			var hok bool
-			var herr error
-			var wg sync.WaitGroup
-			wg.Go(func() { hst, hok, herr = s.last(ctx, subj.all()) })
-			dup, found, err = s.last(ctx, subj.anyOf(d.UUID))
-			wg.Wait()
-			if herr != nil {
-				return mailbox.Result{}, herr
-			}
-			if hok {
-				lastSeq, head = hst.seq, hst.rec.head
-				if hst.rec.d.Device != d.Device {
-					return mailbox.Result{}, fmt.Errorf("natsjs: record of another device under %s", hst.subject)
-				}
-			}
-		}
+		// The head (cached, or read at once with the dedup record) and
+		// the dedup record.
+		lastSeq, head, dup, found, err := s.readHead(ctx, d.Device, subj, subj.anyOf(d.UUID), s.enqueueHead)
 		if err != nil {
 			return mailbox.Result{}, err
 		}
@@ -147,8 +125,7 @@ func (s *Store) enqueueOne(ctx context.Context, d *mailbox.Delivery) (mailbox.Re
 		body := r.marshal(make([]byte, 0, fixedQ+len(d.Scheme)+len(d.Sender)+len(d.Payload)))
 		seq, err := s.publish(ctx, subj.queuedOf(d.UUID), body, subj.all(), lastSeq)
 		if errors.Is(err, errConflict) {
-			s.stats.conflicts.Add(1)
-			s.setHead(d.Device, 0, 0)
+			s.conflicted(d.Device)
 			continue
 		}
 		if err != nil {

@@ -192,8 +192,15 @@ func (s *Store) Stats() Stats {
 // from being yielded again before their deletion is done.
 type devState struct {
 	// headSeq/head: stream sequence and head of the device's last record,
-	// when known (headSeq 0: unknown).
+	// when known (headSeq 0: unknown). This process's own writes set it,
+	// and so do wake-ups from other nodes while the device is watched
+	// here (learnHead).
 	headSeq, head uint64
+	// shared: another node wrote to the device since this process cached
+	// its head (a conditional write was refused). Enqueues then read the
+	// head afresh, together with the dedup record, unless the device is
+	// watched here (wake-ups keep the cache current).
+	shared bool
 	// refs: where queued deliveries are, by Seq, as Pending found them
 	// (for Ack; missing entries are found by a scan).
 	refs map[uint64]ref
@@ -462,6 +469,72 @@ func (s *Store) cachedHead(dev mailbox.Token) (seq, h uint64, ok bool) {
 		return st.headSeq, st.head, true
 	}
 	return 0, 0, false
+}
+
+// enqueueHead is cachedHead for an enqueue: a cached head of a device
+// that other nodes write to is only used while the device is watched
+// here, since only then do their wake-ups keep it current.
+func (s *Store) enqueueHead(dev mailbox.Token) (seq, h uint64, ok bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st := s.devs[dev]; st != nil && st.headSeq != 0 && (!st.shared || s.watches[dev] != nil) {
+		return st.headSeq, st.head, true
+	}
+	return 0, 0, false
+}
+
+// conflicted forgets dev's cached head after a refused conditional write
+// and notes that other nodes write to the device.
+func (s *Store) conflicted(dev mailbox.Token) {
+	s.stats.conflicts.Add(1)
+	s.mu.Lock()
+	st := s.devLocked(dev)
+	st.headSeq, st.head, st.shared = 0, 0, true
+	s.mu.Unlock()
+}
+
+// learnHead takes the head another node announced in a wake-up for a
+// device watched here, if it is newer than the cached one. The cache is
+// a hint: a stale value costs a refused write, never a wrong one.
+func (s *Store) learnHead(dev mailbox.Token, seq, h uint64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.watches[dev] == nil {
+		return
+	}
+	if st := s.devLocked(dev); seq > st.headSeq {
+		st.headSeq, st.head = seq, h
+	}
+}
+
+// readHead reads dev's last record (its head) and the last record on
+// filter at once, on two read connections, unless useCache and the head
+// is cached. lastSeq is 0 when the device has no record.
+func (s *Store) readHead(ctx context.Context, dev mailbox.Token, subj subjects, filter string, cached func(mailbox.Token) (uint64, uint64, bool)) (lastSeq, head uint64, m stored, found bool, err error) {
+	if lastSeq, head, ok := cached(dev); ok {
+		m, found, err = s.last(ctx, filter)
+		return lastSeq, head, m, found, err
+	}
+	var hst stored
+	var hok bool
+	var herr error
+	var wg sync.WaitGroup
+	wg.Go(func() { hst, hok, herr = s.last(ctx, subj.all()) })
+	m, found, err = s.last(ctx, filter)
+	wg.Wait()
+	if err == nil {
+		err = herr
+	}
+	if err != nil {
+		return 0, 0, stored{}, false, err
+	}
+	if hok {
+		if hst.rec.d.Device != dev {
+			return 0, 0, stored{}, false, fmt.Errorf("natsjs: record of another device under %s", hst.subject)
+		}
+		lastSeq, head = hst.seq, hst.rec.head
+	}
+	return lastSeq, head, m, found, nil
 }
 
 // Close waits for running calls, applies the acknowledgements still queued

@@ -2,6 +2,7 @@ package natsjs
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/hex"
 	"strings"
 	"sync/atomic"
@@ -97,13 +98,22 @@ func (s *Store) dispatch() {
 		if _, err := hex.Decode(dev[:], []byte(h)); err != nil {
 			continue
 		}
+		if seq, head, ok := parseWake(m.Data); ok {
+			s.learnHead(dev, seq, head)
+		}
 		s.wakeLocal(dev)
 	}
 }
 
-// wake tells every node watching dev that it has something new.
+// wake tells every node watching dev that it has something new, and what
+// this process knows of the device's head (see wakeBody). The caller holds
+// dev's lock.
 func (s *Store) wake(dev mailbox.Token) {
-	if err := s.nc.Publish(s.wakeSubject(dev), nil); err != nil {
+	var body []byte
+	if seq, head, ok := s.cachedHead(dev); ok {
+		body = wakeBody(seq, head)
+	}
+	if err := s.nc.Publish(s.wakeSubject(dev), body); err != nil {
 		s.log.Warn("natsjs: wake-up not sent", "err", err)
 	}
 }
@@ -198,4 +208,26 @@ func (s *Store) keepHead(ctx context.Context, dev mailbox.Token) error {
 		}
 	}
 	return nil
+}
+
+// A wake-up's body is empty, or 'H' ‖ stream sequence u64 ‖ head u64
+// (big-endian): where the device's last record was and its head, as the
+// sender knew them after its writes. Watching nodes keep their cached head
+// current with it, so that their own writes to the device (acks above
+// all) are seldom refused. Other bodies are ignored.
+const wakeLen = 1 + 8 + 8
+
+func wakeBody(seq, head uint64) []byte {
+	b := make([]byte, 0, wakeLen)
+	b = append(b, kindHead)
+	b = binary.BigEndian.AppendUint64(b, seq)
+	return binary.BigEndian.AppendUint64(b, head)
+}
+
+func parseWake(b []byte) (seq, head uint64, ok bool) {
+	if len(b) < wakeLen || b[0] != kindHead {
+		return 0, 0, false
+	}
+	seq, head = binary.BigEndian.Uint64(b[1:]), binary.BigEndian.Uint64(b[9:])
+	return seq, head, seq != 0
 }
