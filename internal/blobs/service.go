@@ -139,8 +139,9 @@ type Service struct {
 
 	// sigs holds the in-order signature hashes of this node's uploads
 	// (sighash.go).
-	sigMu sync.Mutex
-	sigs  map[string]*sigState
+	sigMu    sync.Mutex
+	sigs     map[string]*sigState
+	sigGrace time.Duration // sigGrace; tests lengthen it
 
 	// locks serialise, per account, quota checks with the creations they
 	// admit, and per blob, completions and removals.
@@ -159,7 +160,7 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{
 		store: cfg.Store, devices: cfg.Devices, baseURL: strings.TrimRight(cfg.BaseURL, "/"),
 		maxSize: cfg.MaxSize, quota: cfg.Quota, ttl: cfg.TTL, uploadTTL: cfg.UploadTTL,
-		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(), uploads: map[string]cachedUpload{}, sigs: map[string]*sigState{},
+		now: cfg.Now, log: cfg.Logger, seed: maphash.MakeSeed(), uploads: map[string]cachedUpload{}, sigs: map[string]*sigState{}, sigGrace: sigGrace,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.maxSize == 0 {

@@ -18,19 +18,27 @@ import (
 // started as they arrive, in order, right after each has matched its
 // checksum, while it is still in memory: complete then needs only to read
 // back the chunks that could not be hashed in order (none, usually), not
-// the whole blob. A chunk that arrives ahead of its predecessor waits for
-// it, briefly, if that one is being received on this node at the time;
-// otherwise (another node, a restart, a client that skips ahead) in-order
-// hashing of that upload stops where it is, and complete reads the rest
-// back from the store, as it would have without this.
+// the whole blob. A chunk that arrives ahead of its predecessors (at most
+// Config.Buffers-1 ahead) waits for them while they are being received on
+// this node, and up to sigGrace for them to start arriving; otherwise
+// (another node, a restart, a client that skips ahead) in-order hashing of
+// that upload stops where it is, and complete reads the rest back from the
+// store, as it would have without this. So an upload spread over several
+// nodes costs its creating node one wait of sigGrace at most.
 //
 // Hashing chunks from memory checks the same bytes as reading them back:
 // every stored chunk matched its checksum (SHA-256) before it was stored,
 // so a chunk stored again has the same bytes.
 
 const (
-	// sigWait bounds how long a chunk waits for its predecessor to be hashed.
+	// sigWait bounds how long a chunk waits for its predecessors to be
+	// hashed while they are arriving on this node.
 	sigWait = 10 * time.Second
+	// sigGrace is how long a chunk waits for predecessors that are not
+	// arriving yet: a client with several chunks in flight sends them in
+	// order, but a sender that got its answer early sends its next chunk
+	// before another sender has sent the chunk before it.
+	sigGrace = 500 * time.Millisecond
 	// sigStatesMax bounds the uploads hashed in order at once.
 	sigStatesMax = 4096
 )
@@ -92,6 +100,7 @@ func (s *Service) receivingChunk(id string, index int) func() {
 	}
 	st.mu.Lock()
 	st.receiving[index]++
+	st.wake() // a chunk waiting for this one may now wait longer
 	st.mu.Unlock()
 	return func() {
 		st.mu.Lock()
@@ -105,14 +114,14 @@ func (s *Service) receivingChunk(id string, index int) func() {
 
 // hashInOrder adds chunk index, which has matched its checksum, to the
 // upload's in-order signature: at once if it is the next one, after
-// waiting for its predecessors if they are arriving on this node, or not
-// at all (and in-order hashing stops) otherwise.
+// waiting for its predecessors if they are arriving on this node (or start
+// to, soon), or not at all (and in-order hashing stops) otherwise.
 func (s *Service) hashInOrder(ctx context.Context, id string, index int, chunk []byte) {
 	st := s.sig(id)
 	if st == nil {
 		return
 	}
-	var timeout <-chan time.Time
+	start := time.Now()
 	for {
 		st.mu.Lock()
 		if st.stopped || st.taken || index < st.next {
@@ -126,39 +135,46 @@ func (s *Service) hashInOrder(ctx context.Context, id string, index int, chunk [
 			st.mu.Unlock()
 			return
 		}
-		if !st.predecessorsArriving(index, cap(s.bufs)) {
+		// Each waiting chunk holds a buffer: wait only within a window
+		// that leaves one for the chunk they wait for.
+		limit := time.Duration(0)
+		if index-st.next < cap(s.bufs) {
+			limit = s.sigGrace
+			if st.predecessorsArriving(index) {
+				limit = sigWait
+			}
+		}
+		left := limit - time.Since(start)
+		moved := st.moved
+		next := st.next
+		if left <= 0 {
 			st.stop()
 			st.mu.Unlock()
+			s.log.Debug("blobs: in-order signature stopped: a chunk came before its predecessor", "id", id, "chunk", index, "next", next)
 			return
 		}
-		moved := st.moved
 		st.mu.Unlock()
-		if timeout == nil {
-			t := time.NewTimer(sigWait)
-			defer t.Stop()
-			timeout = t.C
-		}
+		t := time.NewTimer(left)
 		select {
 		case <-moved:
+			t.Stop()
 			continue
-		case <-timeout:
+		case <-t.C:
+			continue // stops above, unless the predecessors started arriving
 		case <-ctx.Done():
+			t.Stop()
 		}
 		st.mu.Lock()
 		st.stop()
 		st.mu.Unlock()
+		s.log.Debug("blobs: in-order signature stopped: the request ended while waiting", "id", id, "chunk", index, "next", next)
 		return
 	}
 }
 
 // predecessorsArriving reports whether every chunk from next to index is
-// being received on this node, and fewer than window of them: only then
-// may chunk index wait (each waiting chunk holds a buffer; the window
-// leaves one for the chunk they wait for).
-func (st *sigState) predecessorsArriving(index, window int) bool {
-	if index-st.next >= window {
-		return false
-	}
+// being received on this node.
+func (st *sigState) predecessorsArriving(index int) bool {
 	for j := st.next; j < index; j++ {
 		if st.receiving[j] == 0 {
 			return false

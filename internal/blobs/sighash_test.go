@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sealpost/sealpost/internal/blobs/blobapi"
 	"github.com/sealpost/sealpost/internal/blobs/storage"
@@ -59,7 +60,7 @@ func TestSignatureFromChunksInOrder(t *testing.T) {
 		readBack []int64 // offsets complete opens the blob at
 	}{
 		{[]int{0, 1, 2, 3}, nil},
-		{[]int{0, 2, 1, 3}, []int64{blobapi.ChunkSize}}, // 2 came with 1 not arriving: hashing stopped after 0
+		{[]int{0, 2, 1, 3}, []int64{blobapi.ChunkSize}}, // 1 did not come while 2 waited: hashing stopped after 0
 		{[]int{3, 2, 1, 0}, []int64{0}},
 		{[]int{0, 1, 1, 0, 2, 3}, nil}, // chunks sent again change nothing
 	}
@@ -144,6 +145,40 @@ func TestSignatureChunkWaitsForPredecessor(t *testing.T) {
 	pw.Close()
 	if s0, s1 := <-first, <-second; s0 != 200 || s1 != 200 {
 		t.Fatalf("chunks answered %d and %d", s0, s1)
+	}
+	if r := e.complete(up); r.status != 200 {
+		t.Fatalf("complete: %d %s", r.status, r.body)
+	}
+	if got := log.take(); len(got) != 0 {
+		t.Errorf("complete read the blob back from %v, want nothing read back", got)
+	}
+}
+
+// TestSignatureChunkBeforePredecessorStarts: a chunk whose predecessor has
+// not started arriving waits for it a little (a client's senders need not
+// start their requests in chunk order), and both are hashed in order.
+func TestSignatureChunkBeforePredecessorStarts(t *testing.T) {
+	e, log := newLoggedEnv(t)
+	e.svc.sigGrace = time.Minute // the test's own pace must not matter
+	b := newBlob(t, 33, 2*blobapi.ChunkSize)
+	up := e.create(e.dev, b)
+	second := make(chan int)
+	go func() { second <- e.putChunk(up, 1, b.chunk(1)).status }()
+	for {
+		st := e.svc.sig(up.ID)
+		st.mu.Lock()
+		n := st.receiving[1]
+		st.mu.Unlock()
+		if n > 0 {
+			break
+		}
+		runtime.Gosched()
+	}
+	if r := e.putChunk(up, 0, b.chunk(0)); r.status != 200 {
+		t.Fatalf("chunk 0: %d %s", r.status, r.body)
+	}
+	if s1 := <-second; s1 != 200 {
+		t.Fatalf("chunk 1 answered %d", s1)
 	}
 	if r := e.complete(up); r.status != 200 {
 		t.Fatalf("complete: %d %s", r.status, r.body)
