@@ -166,6 +166,28 @@ func TestCheckconfigOK(t *testing.T) {
 	}
 }
 
+// A command-line syntax error stops at once: status 1 for checkconfig, 2
+// for serving, with the flag package's message.
+func TestCommandLineSyntax(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"checkconfig", "--no-such-flag"}, 1, "flag provided but not defined: -no-such-flag"},
+		{[]string{"--listen"}, 2, "flag needs an argument: -listen"},
+		{[]string{"checkconfig", "--data", "x", "stray"}, 1, `unexpected argument "stray"`},
+	} {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), c.args, nil, io.Discard, &stderr); code != c.code || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%q: exit %d, want %d with %q:\n%s", c.args, code, c.code, c.want, stderr.String())
+		}
+	}
+	if code := run(context.Background(), []string{"-h"}, nil, io.Discard, io.Discard); code != 0 {
+		t.Errorf("-h: exit %d", code)
+	}
+}
+
 // Serving refuses to start on a bad configuration, and says why.
 func TestServeRefusesBadConfig(t *testing.T) {
 	var stderr bytes.Buffer

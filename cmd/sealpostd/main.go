@@ -124,7 +124,10 @@ func run(ctx context.Context, args, env []string, stdout, stderr io.Writer) int 
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
-	if err != nil {
+	if err != nil { // a command-line syntax error, printed with the usage
+		if checkOnly {
+			return 1
+		}
 		return 2
 	}
 	errs = append(errs, checkSettings(fs, st)...)
