@@ -76,7 +76,7 @@ func TestMetricsObserve(t *testing.T) {
 		`sealpost_http_errors_total{code="none",route="unmatched"} 1`,
 		`sealpost_http_errors_total{code="none",route="POST /v1/push/certificate"} 1`,
 		`sealpost_http_request_duration_seconds_count{route="POST /v1/lookup"} 2`,
-		"go_goroutines ", "process_cpu_seconds_total ",
+		"go_goroutines ", "process_cpu_seconds_total ", `go_build_info{checksum=`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("missing %s", want)

@@ -17,7 +17,8 @@ import (
 // HTTP requests are counted as they are answered (server.ObserveRequests).
 // Labels are route patterns ("POST /v1/lookup"), statuses and stable
 // error codes: never a path, a handle, a token or a key. Process and Go
-// runtime metrics (process_*, go_*) come with them.
+// runtime metrics (process_*, go_*, and go_build_info with the module's
+// version) come with them.
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.CounterVec
@@ -43,7 +44,8 @@ func newMetrics() *metrics {
 		}, []string{"route"}),
 	}
 	m.reg.MustRegister(m.requests, m.errors, m.duration, statsCollector{},
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewBuildInfoCollector())
 	return m
 }
 
