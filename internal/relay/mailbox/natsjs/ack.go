@@ -93,7 +93,21 @@ func (s *Store) ackWorker() {
 // the delivery. The dedup record is written first, so a crash in between
 // leaves the delivery queued (delivered once more) and never forgets its
 // key. The record carries the device's head, as every write does.
+//
+// Only the dedup record's write holds the device's lock: the delete, by
+// stream sequence, changes no device's last record (the dedup record came
+// after the delivery) and needs no condition.
 func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) error {
+	stream, err := s.writeKept(ctx, dev, seq)
+	if err != nil || stream == 0 {
+		return err
+	}
+	return s.deleteSeq(ctx, stream)
+}
+
+// writeKept writes the dedup record of dev's delivery seq and returns the
+// delivery's stream sequence (0: nothing to delete).
+func (s *Store) writeKept(ctx context.Context, dev mailbox.Token, seq uint64) (uint64, error) {
 	l := s.lock(dev)
 	l.Lock()
 	defer l.Unlock()
@@ -110,16 +124,16 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 		var ok bool
 		var err error
 		if r, ok, err = s.findQueued(ctx, subj, seq); err != nil || !ok {
-			return err // nothing queued with that seq: a no-op
+			return 0, err // nothing queued with that seq: a no-op
 		}
 	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			if attempt >= maxCASRetries {
-				return fmt.Errorf("natsjs: ack: %d conflicting writes in a row", attempt)
+				return 0, fmt.Errorf("natsjs: ack: %d conflicting writes in a row", attempt)
 			}
 			if err := backoff(ctx, attempt); err != nil {
-				return err
+				return 0, err
 			}
 		}
 		// The head, and whether the delivery is still there (it may have
@@ -127,17 +141,17 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 		// by a new one), read at once when the head is not cached.
 		lastSeq, head, cur, found, err := s.readHead(ctx, dev, subj, subj.queuedOf(r.uuid), s.cachedHead)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if !found || cur.seq != r.stream {
 			if !cached {
-				return nil
+				return 0, nil
 			}
 			// The cached place is out of date: look again, once.
 			cached = false
 			var ok bool
 			if r, ok, err = s.findQueued(ctx, subj, seq); err != nil || !ok {
-				return err
+				return 0, err
 			}
 			continue
 		}
@@ -153,12 +167,11 @@ func (s *Store) applyAck(ctx context.Context, dev mailbox.Token, seq uint64) err
 		}
 		if err != nil {
 			s.setHead(dev, 0, 0)
-			return err
+			return 0, err
 		}
 		s.setHead(dev, nseq, head)
-		break
+		return r.stream, nil
 	}
-	return s.deleteSeq(ctx, r.stream)
 }
 
 // findQueued scans dev's queue for the delivery with Seq seq.

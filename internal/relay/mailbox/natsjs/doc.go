@@ -42,8 +42,9 @@
 //     record on <prefix>.<device>.*.<UUID>, both at once. The head is
 //     cached per device after this process's own writes and from other
 //     nodes' wake-ups (below); once another node's write has refused one
-//     of this process's (the device is shared), the cache is used only
-//     while the device is watched here. A Q or K record whose Expires has not
+//     of this process's (other nodes write to the stream), the cache is
+//     used only while the device is watched here, and the head of other
+//     devices is read afresh. A Q or K record whose Expires has not
 //     passed makes the delivery a duplicate: its Seq is returned. Else the
 //     delivery is published as Q with Seq = head + 1. A refused condition
 //     (another node wrote to the device) is retried after a fresh read.
@@ -56,7 +57,9 @@
 //     scan of the device's queue.) A crash
 //     in between leaves the delivery queued, delivered once more; its key
 //     is never lost. Acks are applied by background workers: Ack returns at
-//     once, and this process stops yielding the delivery at once.
+//     once, and this process stops yielding the delivery at once. Only the
+//     K write holds the device's lock: the delete changes no device's last
+//     record, and an enqueue to the device need not wait for it.
 //   - Expired deliveries that Pending meets are removed the same way.
 //
 // Idempotency therefore lasts as long as the Q or K record of a (device,

@@ -32,7 +32,7 @@ const (
 
 // Tuning.
 const (
-	lockStripes   = 1024    // per-device locks, by hash of the token
+	lockStripes   = 16384   // per-device locks, by hash of the token (128 KiB; few devices share one)
 	maxInflight   = 256     // device groups of one Enqueue in flight at once
 	ackWorkers    = 16      // goroutines applying acknowledgements
 	ackQueue      = 4096    // acknowledgements waiting for a worker
@@ -155,6 +155,10 @@ type Store struct {
 	watches map[mailbox.Token]*watchSet
 
 	stats stats
+	// shared: some conditional write was refused, so other nodes write to
+	// the stream. Enqueues then read the head of devices not watched here
+	// afresh, together with the dedup record (see enqueueHead).
+	shared atomic.Bool
 
 	wakes   chan *nats.Msg // wake-up messages of every watched device
 	acks    chan ackReq
@@ -196,11 +200,6 @@ type devState struct {
 	// and so do wake-ups from other nodes while the device is watched
 	// here (learnHead).
 	headSeq, head uint64
-	// shared: another node wrote to the device since this process cached
-	// its head (a conditional write was refused). Enqueues then read the
-	// head afresh, together with the dedup record, unless the device is
-	// watched here (wake-ups keep the cache current).
-	shared bool
 	// refs: where queued deliveries are, by Seq, as Pending found them
 	// (for Ack; missing entries are found by a scan).
 	refs map[uint64]ref
@@ -471,26 +470,28 @@ func (s *Store) cachedHead(dev mailbox.Token) (seq, h uint64, ok bool) {
 	return 0, 0, false
 }
 
-// enqueueHead is cachedHead for an enqueue: a cached head of a device
-// that other nodes write to is only used while the device is watched
-// here, since only then do their wake-ups keep it current.
+// enqueueHead is cachedHead for an enqueue. Once other nodes are known to
+// write to the stream, a cached head is used only while the device is
+// watched here, since only then do wake-ups keep it current: the device's
+// own node writes its acknowledgements, so the head this process cached
+// after its last enqueue to a device connected elsewhere is usually stale
+// by its next one.
 func (s *Store) enqueueHead(dev mailbox.Token) (seq, h uint64, ok bool) {
+	shared := s.shared.Load()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if st := s.devs[dev]; st != nil && st.headSeq != 0 && (!st.shared || s.watches[dev] != nil) {
+	if st := s.devs[dev]; st != nil && st.headSeq != 0 && (!shared || s.watches[dev] != nil) {
 		return st.headSeq, st.head, true
 	}
 	return 0, 0, false
 }
 
 // conflicted forgets dev's cached head after a refused conditional write
-// and notes that other nodes write to the device.
+// and notes that other nodes write to the stream.
 func (s *Store) conflicted(dev mailbox.Token) {
 	s.stats.conflicts.Add(1)
-	s.mu.Lock()
-	st := s.devLocked(dev)
-	st.headSeq, st.head, st.shared = 0, 0, true
-	s.mu.Unlock()
+	s.shared.Store(true)
+	s.setHead(dev, 0, 0)
 }
 
 // learnHead takes the head another node announced in a wake-up for a

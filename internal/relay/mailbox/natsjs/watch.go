@@ -73,8 +73,18 @@ func (s *Store) Watch(device mailbox.Token, wake func()) (stop func()) {
 			delete(s.watches, device)
 			// What Pending learnt of the device serves its connection
 			// only.
+			// (Places of deliveries whose acknowledgement is queued are
+			// kept: the ack workers use them.)
 			if st := s.devs[device]; st != nil {
-				st.refs, st.lastSeq, st.lastStream = nil, 0, 0
+				for seq := range st.refs {
+					if _, ok := st.acked[seq]; !ok {
+						delete(st.refs, seq)
+					}
+				}
+				if len(st.refs) == 0 {
+					st.refs = nil
+				}
+				st.lastSeq, st.lastStream = 0, 0
 			}
 		}
 	}
