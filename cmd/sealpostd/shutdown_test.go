@@ -8,14 +8,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"database/sql"
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -24,12 +22,9 @@ import (
 	"testing"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/sealpost/sealpost/courier"
 	"github.com/sealpost/sealpost/internal/pki"
+	"github.com/sealpost/sealpost/internal/testkit/services"
 )
 
 // inproc is sealpostd running in the test's process (run, as main calls
@@ -198,62 +193,7 @@ func TestShutdownKeepsAcknowledgedSends(t *testing.T) { testShutdown(t, nil, tru
 // bucket of their own), blobs in S3 (a prefix of its own). /readyz probes
 // all three.
 func TestShutdownKeepsAcknowledgedSendsScaleOut(t *testing.T) {
-	pgURL := serviceVar(t, "SEALPOST_TEST_POSTGRES")
-	natsURL := serviceVar(t, "SEALPOST_TEST_NATS")
-	s3URL := serviceVar(t, "SEALPOST_TEST_S3")
-	run := strings.ToLower(rand.Text()[:8])
-
-	admin, err := sql.Open("pgx", pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Close()
-	schema := "sealpostd_" + run
-	if _, err := admin.Exec("CREATE SCHEMA " + schema); err != nil {
-		t.Fatal(err)
-	}
-	defer admin.Exec("DROP SCHEMA " + schema + " CASCADE")
-	dsn, err := url.Parse(pgURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := dsn.Query()
-	q.Set("search_path", schema)
-	dsn.RawQuery = q.Encode()
-	blobs, err := url.Parse(s3URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	blobs.Path += "/sealpostd-" + run
-	stream, bucket := "SEALPOSTD_"+strings.ToUpper(run), "sealpostd_tokens_"+run
-	mbx := natsURL + "?stream=" + stream + "&subject=spd" + run + "&wake=spdw" + run + "&tokens=" + bucket
-	defer func() {
-		nc, err := nats.Connect(natsURL)
-		if err != nil {
-			return
-		}
-		defer nc.Close()
-		js, _ := jetstream.New(nc)
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		js.DeleteStream(ctx, stream)
-		js.DeleteKeyValue(ctx, bucket)
-	}()
-	testShutdown(t, []string{"--directory-dsn", dsn.String(), "--mailbox", mbx, "--blob-store", blobs.String()}, false)
-}
-
-// serviceVar returns the address of an external service from the
-// environment, skipping the test when it is unset (failing under CI,
-// whose .ci/setup.d scripts set it).
-func serviceVar(t *testing.T, name string) string {
-	v := os.Getenv(name)
-	if v == "" {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("%s is not set under CI; .ci/setup.d should export it", name)
-		}
-		t.Skipf("%s is not set", name)
-	}
-	return v
+	testShutdown(t, services.NewScaleOut(t, "sealpostd").Args(), false)
 }
 
 // testShutdown runs the test with extra flags; embedded says the mailbox
