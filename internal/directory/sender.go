@@ -55,7 +55,7 @@ func (o Outbox) SendCode(_ context.Context, h dirapi.Handle, code string, _ time
 	}
 	path := filepath.Join(o.Dir, string(h))
 	if filepath.Dir(path) != filepath.Clean(o.Dir) {
-		return fmt.Errorf("outbox: handle %q is not a plain file name", h)
+		return fmt.Errorf("outbox: a %s handle that is not a plain file name", h.Kind())
 	}
 	tmp, err := os.CreateTemp(o.Dir, ".code-*")
 	if err != nil {
@@ -73,7 +73,8 @@ func (o Outbox) SendCode(_ context.Context, h dirapi.Handle, code string, _ time
 		return err
 	}
 	if o.Log != nil {
-		o.Log.Info("directory: verification code written to the outbox", "path", path)
+		// The file is named by the handle, which logs never hold.
+		o.Log.Info("directory: verification code written to the outbox", "outbox", o.Dir, "kind", h.Kind())
 	}
 	return nil
 }
