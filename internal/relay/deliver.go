@@ -75,7 +75,7 @@ func (c *conn) deliver() {
 	stalled := false
 	for d, err := range c.s.mbox.Pending(c.s.ctx, c.token, after) {
 		if err != nil {
-			c.s.log.Error("relay: reading the queue", "err", err)
+			c.s.failed("relay: reading the queue", err)
 			break
 		}
 		after = d.Seq

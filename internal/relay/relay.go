@@ -311,3 +311,14 @@ func topicOf(b []byte) (courier.Topic, bool) {
 	copy(t[:], b)
 	return t, true
 }
+
+// failed logs an error of the store or the token registry: at error level,
+// or at debug level once the service is closing, when a cancelled request
+// is expected and the device retries what was not acknowledged.
+func (s *Service) failed(msg string, err error) {
+	if s.ctx.Err() != nil {
+		s.log.Debug(msg, "err", err)
+		return
+	}
+	s.log.Error(msg, "err", err)
+}

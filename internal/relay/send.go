@@ -38,7 +38,7 @@ func (c *conn) send(f *courier.Frame) error {
 	}
 	dest := mailbox.Token(to)
 	if _, ok, err := s.tokens.Lookup(s.ctx, dest); err != nil {
-		s.log.Error("relay: looking up a token", "err", err)
+		s.failed("relay: looking up a token", err)
 		return err
 	} else if !ok {
 		return c.write(sendAck(c.token[:], id, courier.SendUnknownToken))
@@ -53,7 +53,7 @@ func (c *conn) send(f *courier.Frame) error {
 	h.Write(payload)
 	copy(d.UUID[:], h.Sum(nil))
 	if _, err := s.mbox.Enqueue(s.ctx, []mailbox.Delivery{d}); err != nil {
-		s.log.Error("relay: storing a delivery", "err", err)
+		s.failed("relay: storing a delivery", err)
 		return err
 	}
 	return c.write(sendAck(c.token[:], id, courier.SendStored))
@@ -101,7 +101,7 @@ func (c *conn) fanout(topic courier.Topic, payload, id []byte) error {
 		}
 		tok := mailbox.Token(dst.Token)
 		if _, ok, err := s.tokens.Lookup(s.ctx, tok); err != nil {
-			s.log.Error("relay: looking up a token", "err", err)
+			s.failed("relay: looking up a token", err)
 			return err
 		} else if !ok {
 			status[i] = ids.StatusUnknownToken
@@ -128,7 +128,7 @@ func (c *conn) fanout(topic courier.Topic, payload, id []byte) error {
 		}
 	} else if len(ds) > 0 {
 		if _, err := s.mbox.Enqueue(s.ctx, ds); err != nil {
-			s.log.Error("relay: storing deliveries", "err", err)
+			s.failed("relay: storing deliveries", err)
 			return err
 		}
 	}
