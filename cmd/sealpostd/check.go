@@ -19,7 +19,6 @@ import (
 	"github.com/sealpost/sealpost/internal/directory"
 	"github.com/sealpost/sealpost/internal/directory/storage/backend"
 	"github.com/sealpost/sealpost/internal/ratelimit"
-	"github.com/sealpost/sealpost/internal/relay/mailbox/natsjs"
 )
 
 // Checks. Before anything starts — and alone, for sealpostd checkconfig —
@@ -171,18 +170,8 @@ func checkRelay(c *checker) {
 		_, err := loadCAs([]string{p})
 		c.bad("device-ca", err)
 	}
-	switch spec := relayCfg.mailbox; {
-	case spec == "" || spec == "embedded":
-	case strings.HasPrefix(spec, "embedded:"):
-		if strings.TrimPrefix(spec, "embedded:") == "" {
-			c.badf("mailbox", "embedded:DIR needs a folder")
-		}
-	case strings.HasPrefix(spec, "nats://"), strings.HasPrefix(spec, "tls://"):
-		_, err := natsjs.OptionsFromURL(spec)
-		c.bad("mailbox", err)
-	default:
-		c.badf("mailbox", "want embedded, embedded:DIR or nats://host:port")
-	}
+	_, err := parseMailbox(relayCfg.mailbox, "")
+	c.bad("mailbox", err)
 	c.positive("queue-ttl", relayCfg.queueTTL)
 	c.atLeast("tokens-per-key", relayCfg.tokensPerKey, 1)
 	c.limit("push-cert-rate", relayCfg.certRate)

@@ -75,20 +75,49 @@ var (
 	attachedMailbox mailbox.Mailbox
 )
 
-// openMailbox is the one place a mailbox backend is chosen. The device
-// token registry lives beside the mailbox: a file in the data folder with
-// the embedded mailbox, a key-value bucket on the NATS server with the
-// JetStream one, so that every node of a cluster knows every token.
-func openMailbox(spec, dataDir string, ttl time.Duration, log *slog.Logger) (mailbox.Mailbox, relay.TokenStore, error) {
-	if strings.HasPrefix(spec, "nats://") || strings.HasPrefix(spec, "tls://") {
+// mailboxSpec is a parsed --mailbox: the embedded mailbox's folder, or the
+// options of the NATS JetStream one.
+type mailboxSpec struct {
+	dir  string
+	nats *natsjs.Options
+}
+
+// parseMailbox reads a --mailbox value without touching anything; it is
+// the one place a mailbox backend is chosen (openMailbox opens what it
+// names, checkconfig reports its error).
+func parseMailbox(spec, dataDir string) (mailboxSpec, error) {
+	switch {
+	case strings.HasPrefix(spec, "nats://") || strings.HasPrefix(spec, "tls://"):
 		opt, err := natsjs.OptionsFromURL(spec)
 		if err != nil {
-			return nil, nil, fmt.Errorf("--mailbox: %w", err)
+			return mailboxSpec{}, err
 		}
+		return mailboxSpec{nats: &opt}, nil
+	case spec == "" || spec == "embedded":
+		return mailboxSpec{dir: filepath.Join(dataDir, "relay", "mailbox")}, nil
+	case strings.HasPrefix(spec, "embedded:"):
+		if dir := strings.TrimPrefix(spec, "embedded:"); dir != "" {
+			return mailboxSpec{dir: dir}, nil
+		}
+		return mailboxSpec{}, errors.New("embedded:DIR needs a folder")
+	}
+	return mailboxSpec{}, errors.New("want embedded, embedded:DIR or nats://host:port")
+}
+
+// openMailbox opens the mailbox that spec names. The device token
+// registry lives beside the mailbox: a file in the data folder with the
+// embedded mailbox, a key-value bucket on the NATS server with the
+// JetStream one, so that every node of a cluster knows every token.
+func openMailbox(spec, dataDir string, ttl time.Duration, log *slog.Logger) (mailbox.Mailbox, relay.TokenStore, error) {
+	ms, err := parseMailbox(spec, dataDir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--mailbox: %w", err)
+	}
+	if opt := ms.nats; opt != nil {
 		opt.TTL, opt.Logger = ttl, log
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		defer cancel()
-		st, err := natsjs.Open(ctx, opt)
+		st, err := natsjs.Open(ctx, *opt)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--mailbox: %w", err)
 		}
@@ -99,16 +128,7 @@ func openMailbox(spec, dataDir string, ttl time.Duration, log *slog.Logger) (mai
 		}
 		return st, tokens, nil
 	}
-	var dir string
-	switch {
-	case spec == "" || spec == "embedded":
-		dir = filepath.Join(dataDir, "relay", "mailbox")
-	case strings.HasPrefix(spec, "embedded:"):
-		dir = strings.TrimPrefix(spec, "embedded:")
-	default:
-		return nil, nil, fmt.Errorf("--mailbox %q: want embedded, embedded:DIR or nats://host:port", spec)
-	}
-	mb, err := embedded.Open(dir, embedded.Options{})
+	mb, err := embedded.Open(ms.dir, embedded.Options{})
 	if err != nil {
 		return nil, nil, err
 	}
