@@ -38,7 +38,7 @@ func (e *netError) Unwrap() error { return e.err }
 // documentation for what it promises. An interrupted download is resumed
 // by this call's retries, and by a later call from the ciphertext kept in
 // dest+PartialSuffix.
-func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Key, sig attachment.Signature, size int64, dest string, opts *DownloadOptions) (err error) {
+func (c *Client) DownloadFile(ctx context.Context, uri string, key attachment.Key, sig attachment.Signature, size int64, dest string, opts *DownloadOptions) error {
 	if opts == nil {
 		opts = &DownloadOptions{}
 	}

@@ -202,6 +202,9 @@ func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, n
 			defer wg.Done()
 			var buf []byte // allocated on first use
 			for i := range jobs {
+				if ctx.Err() != nil {
+					continue // failed or cancelled: let the feeder stop
+				}
 				off, n := blobapi.ChunkBounds(i, st.Size)
 				if buf == nil {
 					buf = make([]byte, min(blobapi.ChunkSize, st.Size))
