@@ -60,7 +60,7 @@
 //
 // # Memory
 //
-// An upload holds Parallel chunk buffers of 5 MiB (10 MiB by default)
+// An upload holds Parallel chunk buffers of 5 MiB (15 MiB by default)
 // and the attachment package's fixed buffers; a download holds fixed
 // buffers only. Neither grows with the file.
 //
@@ -87,7 +87,7 @@ import (
 
 // Defaults of Client.
 const (
-	DefaultParallel   = 2
+	DefaultParallel   = 3 // as many as a sealpostd checks at once by default (--blob-buffers)
 	DefaultRetries    = 8
 	DefaultMinBackoff = 200 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second
