@@ -530,7 +530,7 @@ func (s *Service) handleGet(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(status)
 	if _, err := io.Copy(w, body); err != nil {
 		if !errors.Is(err, context.Canceled) && r.Context().Err() == nil {
-			s.log.Error("blobs: serving a blob", "id", rec.ID, "err", err)
+			s.log.Error("blobs: serving a blob", logID(rec.ID), "err", err)
 		}
 		// The status is sent: end the connection so the client sees a
 		// truncated body, never a short one that looks whole.

@@ -150,7 +150,7 @@ func (s *Service) hashInOrder(ctx context.Context, id string, index int, chunk [
 		if left <= 0 {
 			st.stop()
 			st.mu.Unlock()
-			s.log.Debug("blobs: in-order signature stopped: a chunk came before its predecessor", "id", id, "chunk", index, "next", next)
+			s.log.Debug("blobs: in-order signature stopped: a chunk came before its predecessor", logID(id), "chunk", index, "next", next)
 			return
 		}
 		st.mu.Unlock()
@@ -167,7 +167,7 @@ func (s *Service) hashInOrder(ctx context.Context, id string, index int, chunk [
 		st.mu.Lock()
 		st.stop()
 		st.mu.Unlock()
-		s.log.Debug("blobs: in-order signature stopped: the request ended while waiting", "id", id, "chunk", index, "next", next)
+		s.log.Debug("blobs: in-order signature stopped: the request ended while waiting", logID(id), "chunk", index, "next", next)
 		return
 	}
 }
