@@ -15,7 +15,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/sealpost/sealpost/internal/blobs/storage/s3"
+	blobbackend "github.com/sealpost/sealpost/internal/blobs/storage/backend"
 	"github.com/sealpost/sealpost/internal/directory"
 	"github.com/sealpost/sealpost/internal/directory/storage/backend"
 	"github.com/sealpost/sealpost/internal/ratelimit"
@@ -186,24 +186,13 @@ func checkRelay(c *checker) {
 }
 
 func checkBlobs(c *checker) {
-	isS3 := false
-	switch spec := blobCfg.store; {
-	case spec == "", strings.HasPrefix(spec, "/"), strings.HasPrefix(spec, "."):
-	case strings.HasPrefix(spec, "file://"):
-		if u, err := url.Parse(spec); err != nil || u.Host != "" || u.Path == "" {
-			c.badf("blob-store", "want file:///absolute/path")
-		}
-	case strings.HasPrefix(spec, "s3://"):
-		_, err := s3.ParseURL(spec)
-		c.bad("blob-store", err)
-		isS3 = true
-	default:
-		c.badf("blob-store", "want a folder, file:///path or s3://key:secret@host/bucket")
-	}
+	sp, err := blobbackend.Parse(blobCfg.store, "")
+	c.bad("blob-store", err)
+	isS3 := sp.S3 != nil
 	if blobCfg.presign && !isS3 {
 		c.badf("blob-presign", "presigned downloads need an s3:// blob store")
 	}
-	_, err := parseBytes(blobCfg.maxSize, false)
+	_, err = parseBytes(blobCfg.maxSize, false)
 	c.bad("blob-max-size", err)
 	_, err = parseBytes(blobCfg.quota, true)
 	c.bad("blob-quota", err)
