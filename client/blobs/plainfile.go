@@ -6,6 +6,8 @@ import (
 	"sync"
 	"syscall"
 	"unsafe"
+
+	"github.com/sealpost/sealpost/internal/directio"
 )
 
 // plainFile writes the plaintext of a download, sequentially, to its
@@ -44,7 +46,7 @@ const (
 
 func newPlainFile(f *os.File) *plainFile {
 	p := &plainFile{f: f, wb: writeBehind{f: f}}
-	if !setDirect(f, true) {
+	if !directio.Set(f, true) {
 		return p
 	}
 	p.direct = true
@@ -75,11 +77,11 @@ func (p *plainFile) writer() {
 // refuses (blocks larger than directAlign: nothing is written then).
 func (p *plainFile) writeOut(b []byte) error {
 	if p.direct && len(b)%directAlign != 0 {
-		p.direct = setDirect(p.f, false)
+		p.direct = directio.Set(p.f, false)
 	}
 	_, err := p.f.Write(b)
 	if p.direct && errors.Is(err, syscall.EINVAL) {
-		p.direct = setDirect(p.f, false)
+		p.direct = directio.Set(p.f, false)
 		_, err = p.f.Write(b)
 	}
 	return err

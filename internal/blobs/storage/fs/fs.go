@@ -41,6 +41,7 @@ import (
 	"unsafe"
 
 	"github.com/sealpost/sealpost/internal/blobs/storage"
+	"github.com/sealpost/sealpost/internal/directio"
 )
 
 // Store is the folder backend.
@@ -161,7 +162,7 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 	bp := copyBufs.Get().(*[]byte)
 	defer copyBufs.Put(bp)
 	buf := *bp
-	direct := setDirect(f, true)
+	direct := directio.Set(f, true)
 	var done int64
 	for done < n {
 		if err := ctx.Err(); err != nil {
@@ -175,13 +176,13 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 			return err
 		}
 		if direct && len(b)%directAlign != 0 {
-			direct = setDirect(f, false) // the unaligned end of the last chunk
+			direct = directio.Set(f, false) // the unaligned end of the last chunk
 		}
 		_, werr := f.Write(b)
 		if direct && errors.Is(werr, syscall.EINVAL) {
 			// A device with larger blocks than directAlign: nothing was
 			// written; go through the page cache from here on.
-			direct = setDirect(f, false)
+			direct = directio.Set(f, false)
 			_, werr = f.Write(b)
 		}
 		if werr != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sealpost/sealpost/internal/blobs/storage"
 	"github.com/sealpost/sealpost/internal/blobs/storage/storagetest"
+	"github.com/sealpost/sealpost/internal/directio"
 )
 
 func TestConformance(t *testing.T) {
@@ -81,7 +82,7 @@ func TestChunkSizesAndReaders(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("%s: direct I/O %v", root, setDirect(f, true))
+		t.Logf("%s: direct I/O %v", root, directio.Set(f, true))
 		f.Close()
 		for _, size := range []int64{1, directAlign, directAlign + 1, copyBufSize + 1, storage.ChunkSize + 1, 2*storage.ChunkSize + 4097} {
 			data := make([]byte, size)
