@@ -41,10 +41,9 @@ const envPrefix = "SEALPOST_"
 
 // Variables under envPrefix that are not flags of sealpostd: the device
 // CLI's home folder, the shared vectors and the NATS port of CI's scripts,
-// the NATS mailbox's debug trace, and the tests' services
-// (SEALPOST_TEST_...).
+// and the tests' services (SEALPOST_TEST_...).
 var (
-	foreignEnv       = []string{"SEALPOST_HOME", "SEALPOST_VECTORS", "SEALPOST_NATS_PORT", "SEALPOST_NATSJS_TRACE"}
+	foreignEnv       = []string{"SEALPOST_HOME", "SEALPOST_VECTORS", "SEALPOST_NATS_PORT"}
 	foreignEnvPrefix = "SEALPOST_TEST_"
 )
 

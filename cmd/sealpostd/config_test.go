@@ -47,7 +47,7 @@ device-ca = ["file.pem"]
 `)
 	env := []string{"SEALPOST_QUEUE_TTL=2h", "SEALPOST_BLOB_QUOTA=2GiB", "SEALPOST_TLS_NAME=env-a, env-b",
 		"SEALPOST_CONFIG=" + path, "PATH=/bin", "SEALPOST_HOME=/home/x/.sealpost", "SEALPOST_TEST_NATS=nats://x",
-		"SEALPOST_NATSJS_TRACE=1", "SEALPOST_VECTORS=/v"}
+		"SEALPOST_VECTORS=/v"}
 	args := []string{"--blob-quota", "3GiB", "--device-ca", "flag1.pem", "--device-ca", "flag2.pem"}
 	fs, st := load(t, args, env)
 	want := map[string]struct{ val, from string }{
