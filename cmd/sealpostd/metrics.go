@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strconv"
 	"time"
 
@@ -81,8 +82,8 @@ var (
 	mDuplicates  = desc("sealpost_mailbox_duplicates_total", "Deliveries found already stored (a sender's retry).")
 	mAcked       = desc("sealpost_mailbox_acked_total", "Deliveries deleted on their device's acknowledgement.")
 	mExpired     = desc("sealpost_mailbox_expired_total", "Deliveries deleted unseen at the end of their life (embedded).")
-	mQueued      = desc("sealpost_mailbox_queued_deliveries", "Deliveries waiting for their device (embedded).")
-	mOldest      = desc("sealpost_mailbox_oldest_delivery_age_seconds", "Age of the oldest delivery waiting for its device, 0 if none (embedded).")
+	mQueued      = desc("sealpost_mailbox_queued_deliveries", "Deliveries waiting for their device (with NATS JetStream: in the whole stream, every node's).")
+	mOldest      = desc("sealpost_mailbox_oldest_delivery_age_seconds", "Age of the oldest delivery waiting for its device, 0 if none.")
 	mCommits     = desc("sealpost_mailbox_group_commits_total", "Groups of writes committed with one sync (embedded).")
 	mSync        = desc("sealpost_mailbox_sync_duration_seconds", "Time of each file sync, fdatasync (embedded).")
 	mCompactions = desc("sealpost_mailbox_compactions_total", "Segment files rewritten and removed (embedded).")
@@ -130,12 +131,7 @@ func (statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mCompactions, float64(st.Compactions))
 		gauge(mDisk, float64(mb.DiskUsage()))
 		n, oldest := mb.Queue()
-		gauge(mQueued, float64(n))
-		age := 0.0
-		if !oldest.IsZero() {
-			age = max(0, time.Since(oldest).Seconds())
-		}
-		gauge(mOldest, age)
+		queueGauges(gauge, n, oldest)
 		h := st.SyncHistogram
 		buckets := make(map[float64]uint64, len(h.Buckets))
 		for i, c := range h.Buckets {
@@ -149,5 +145,23 @@ func (statsCollector) Collect(ch chan<- prometheus.Metric) {
 		counter(mAcked, float64(st.Acked))
 		counter(mConflicts, float64(st.Conflicts))
 		counter(mAckDropped, float64(st.AckDropped))
+		// Two requests to the NATS server; left out of the scrape if it
+		// does not answer in time.
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		if n, oldest, err := mb.Queue(ctx); err == nil {
+			queueGauges(gauge, n, oldest)
+		}
 	}
+}
+
+// queueGauges reports a mailbox's queue: n deliveries waiting, the oldest
+// enqueued at oldest (zero if none).
+func queueGauges(gauge func(*prometheus.Desc, float64), n int64, oldest time.Time) {
+	gauge(mQueued, float64(n))
+	age := 0.0
+	if !oldest.IsZero() {
+		age = max(0, time.Since(oldest).Seconds())
+	}
+	gauge(mOldest, age)
 }
