@@ -49,9 +49,10 @@
 //   - An IDS message with eX = 0 is ephemeral (typing indicators): pushed
 //     to destinations online at that moment, never stored. eX > 0 shortens
 //     the delivery's life and is reported in field 5.
-//   - Destination tokens are checked against the relay's own token
-//     registry (the directory is not consulted yet), and the session token
-//     sT is not checked yet; the sender handle sP is passed on as claimed.
+//   - Destination tokens are checked against the token registry, and a
+//     fan-out against the directory when Options.CheckFanout is set
+//     (sealpostd sets it: server.FanoutCheck, K6). The session token sT is
+//     not checked yet; the sender handle sP is passed on as claimed.
 //
 // # Lock order
 //
