@@ -52,8 +52,12 @@ func (rd *reader) run() {
 			}
 		case courier.CmdSendMessage:
 			m, err := courier.ParseMessage(f)
-			if err != nil || m.ID[0]&0x80 != 0 {
-				break // a c = 255 answer: nothing to do
+			if err != nil {
+				break
+			}
+			if m.ID[0]&0x80 != 0 { // a c = 255 answer
+				countRefusal(m)
+				break
 			}
 			now := time.Now().UnixNano()
 			if in, err := ids.ParseIncoming(m.Payload); err == nil && len(in.Payload) >= 8 {
@@ -120,7 +124,7 @@ func runDeliver(r *relay) {
 					to++
 				}
 				o := &ids.Outgoing{Command: ids.CmdIMessage, Version: ids.Version, ID: seq, Sender: "mailto:load@example.com", Scheme: ids.SchemePairEC,
-					Destinations: []ids.Destination{{Token: devs[to].token, Payload: p}}}
+					Destinations: []ids.Destination{{Token: devs[to].token, URI: devs[to].handle, Payload: p}}}
 				rand.Read(o.UUID[:])
 				binary.BigEndian.PutUint64(p, uint64(stamp.UnixNano()))
 				id := [4]byte(binary.BigEndian.AppendUint32(nil, seq))
@@ -177,7 +181,7 @@ func runDeliver(r *relay) {
 		rate = strconv.Itoa(*flagRate) + "/s"
 	}
 	use, cpu := cpuUse(cpu0, cpu1, secs)
-	fmt.Printf("deliver: nodes=%d devices=%d payload=%d rate=%s duration=%v sends_acked=%.0f/s deliveries=%.0f/s latency_p50=%v p99=%v max=%v relay_cpu=%s relay_cpu_per_delivery=%.1fµs relay_rss=%dMiB\n",
-		len(r.nodes), n, *flagPayload, rate, *flagDuration, float64(sent.Load())/secs, float64(got)/secs, q(0.5), q(0.99), q(1),
+	fmt.Printf("deliver: nodes=%d fanout_check=%v refused=%d devices=%d payload=%d rate=%s duration=%v sends_acked=%.0f/s deliveries=%.0f/s latency_p50=%v p99=%v max=%v relay_cpu=%s relay_cpu_per_delivery=%.1fµs relay_rss=%dMiB\n",
+		len(r.nodes), *flagCheck, refused.Load(), n, *flagPayload, rate, *flagDuration, float64(sent.Load())/secs, float64(got)/secs, q(0.5), q(0.99), q(1),
 		use, cpu.Seconds()*1e6/float64(max(got, 1)), rss>>20)
 }

@@ -21,8 +21,9 @@ import (
 func runEnqueue(r *relay) {
 	offline := r.connectAll(*flagOffline, false)
 	tokens := make([][]byte, len(offline))
+	handles := make([]string, len(offline))
 	for i, d := range offline {
-		tokens[i] = d.token
+		tokens[i], handles[i] = d.token, d.handle
 		d.c.Close()
 	}
 	senders := r.connectAll(*flagSenders, false)
@@ -43,8 +44,13 @@ func runEnqueue(r *relay) {
 				if err != nil {
 					return
 				}
-				if f.Command == courier.CmdSendMessageAck {
+				switch f.Command {
+				case courier.CmdSendMessageAck:
 					acks <- struct{}{}
+				case courier.CmdSendMessage:
+					if m, err := courier.ParseMessage(f); err == nil && m.ID[0]&0x80 != 0 {
+						countRefusal(m)
+					}
 				}
 			}
 		}()
@@ -65,7 +71,8 @@ func runEnqueue(r *relay) {
 				// Distinct destinations (a repeated one would be stored once).
 				start := rng.IntN(len(tokens))
 				for k := range *flagFanout {
-					o.Destinations = append(o.Destinations, ids.Destination{Token: tokens[(start+k*7919)%len(tokens)], Payload: p})
+					j := (start + k*7919) % len(tokens)
+					o.Destinations = append(o.Destinations, ids.Destination{Token: tokens[j], URI: handles[j], Payload: p})
 				}
 				t0 := time.Now()
 				if d.c.Send(madrid, d.token, o.Marshal(), [4]byte(binary.BigEndian.AppendUint32(nil, seq))) != nil {
@@ -103,7 +110,7 @@ func runEnqueue(r *relay) {
 	}
 	secs := (*flagDuration).Seconds()
 	use, _ := cpuUse(cpu0, cpu1, secs)
-	fmt.Printf("enqueue: nodes=%d senders=%d fanout=%d payload=%d offline_devices=%d duration=%v durable_enqueues=%.0f/s send_ack_p50=%v p99=%v relay_cpu=%s relay_rss=%dMiB\n",
-		len(r.nodes), *flagSenders, *flagFanout, *flagPayload, len(tokens), *flagDuration, float64(done.Load())/secs, q(0.5), q(0.99),
+	fmt.Printf("enqueue: nodes=%d fanout_check=%v refused=%d senders=%d fanout=%d payload=%d offline_devices=%d duration=%v durable_enqueues=%.0f/s send_ack_p50=%v p99=%v relay_cpu=%s relay_rss=%dMiB\n",
+		len(r.nodes), *flagCheck, refused.Load(), *flagSenders, *flagFanout, *flagPayload, len(tokens), *flagDuration, float64(done.Load())/secs, q(0.5), q(0.99),
 		use, r.rss()>>20)
 }

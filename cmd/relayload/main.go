@@ -20,15 +20,18 @@
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode enqueue -senders 64 -fanout 10
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -mode idle -conns 19900
 //	go run ./cmd/relayload -sealpostd /tmp/sealpostd -nodes 3 -sealpostd-args "--mailbox nats://127.0.0.1:14222"
+//	go run ./cmd/relayload -sealpostd /tmp/sealpostd -fanout-check -nodes 3 -sealpostd-args "--mailbox nats://127.0.0.1:14222 --directory-dsn postgres://..."
 //
 // Device keys (RSA-2048, slow to make: about 160 ms each) are cached in
 // -keys; one key serves up to 100 devices (the relay's default
 // --tokens-per-key). The devices' certificates come from a CA of the load
-// generator's own, passed to sealpostd with --device-ca. They are not
-// registered in the directory, so a sealpostd it starts runs with
-// --relay-fanout-check=false; the check's own cost (one directory lookup
-// per send) shows in the client benchmarks, checked against unchecked
-// (BENCHMARKS.md, "Client").
+// generator's own, passed to sealpostd with --device-ca. By default they
+// are not registered in the directory, and the sealpostd it starts runs
+// with --relay-fanout-check=false; with -fanout-check every device is
+// registered under a handle of its own (a fresh identity each, codes read
+// from the outbox, --directory-no-limits) and the relay checks every send
+// against the directory, as it does by default. A destination the relay
+// refuses is counted (refused=) in every mode.
 package main
 
 import (
@@ -60,6 +63,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/sealpost/sealpost/courier"
+	"github.com/sealpost/sealpost/ids"
 	"github.com/sealpost/sealpost/internal/pki"
 )
 
@@ -80,6 +84,7 @@ var (
 	flagDial     = flag.Int("dialers", 2*runtime.GOMAXPROCS(0), "parallel connection set-ups")
 	flagProfile  = flag.String("cpuprofile", "", "write the load generator's own CPU profile here")
 	flagCourier  = flag.Bool("courier-listen", false, "connect devices to a --courier-listen address of their own instead of the main --listen one")
+	flagCheck    = flag.Bool("fanout-check", false, "register every device in the directory and leave the relay's fan-out check on (K6: one directory lookup per send); with -nodes > 1 the nodes must share the directory (-sealpostd-args '--directory-dsn postgres://...')")
 	flagNodes    = flag.Int("nodes", 1, "sealpostd nodes to start, sharing the CAs; device i uses node i mod nodes (more than one needs a shared mailbox: -sealpostd-args '--mailbox nats://...')")
 )
 
@@ -163,6 +168,8 @@ type relay struct {
 type node struct {
 	cmd  *exec.Cmd
 	addr string // where devices connect
+	http string // its HTTP API
+	data string // its data folder
 }
 
 func freePort() string {
@@ -180,6 +187,9 @@ func startRelay(work string) *relay {
 	}
 	if *flagNodes > 1 && !strings.Contains(*flagArgs, "--mailbox nats://") && !strings.Contains(*flagArgs, "--mailbox tls://") {
 		fatal("-nodes > 1 needs a mailbox the nodes share: -sealpostd-args '--mailbox nats://host:port'")
+	}
+	if *flagNodes > 1 && *flagCheck && !strings.Contains(*flagArgs, "--directory-dsn postgres://") {
+		fatal("-nodes > 1 with -fanout-check needs a directory the nodes share: -sealpostd-args '--directory-dsn postgres://...'")
 	}
 	ca, err := pki.LoadOrCreate(work, "relayload-ca", "relayload device CA")
 	if err != nil {
@@ -220,8 +230,12 @@ func startRelay(work string) *relay {
 			}
 		}
 		addr := freePort()
-		args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem"),
-			"--relay-fanout-check=false"}
+		args := []string{"--data", data, "--listen", addr, "--device-ca", filepath.Join(work, "relayload-ca.pem")}
+		if *flagCheck {
+			args = append(args, "--directory-no-limits")
+		} else {
+			args = append(args, "--relay-fanout-check=false")
+		}
 		courierAddr := addr
 		if *flagCourier {
 			courierAddr = freePort()
@@ -245,7 +259,7 @@ func startRelay(work string) *relay {
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
-		r.nodes = append(r.nodes, &node{cmd: cmd, addr: courierAddr})
+		r.nodes = append(r.nodes, &node{cmd: cmd, addr: courierAddr, http: addr, data: data})
 	}
 	return r
 }
@@ -428,9 +442,10 @@ func (r *relay) loadKeys(n int) {
 
 // dev is a connected device.
 type dev struct {
-	c     *courier.Conn
-	tls   *tls.Conn
-	token []byte
+	c      *courier.Conn
+	tls    *tls.Conn
+	token  []byte
+	handle string // in the directory, with -fanout-check
 }
 
 // connectAll connects n devices (new tokens), -dialers at a time.
@@ -470,7 +485,25 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 		})
 	}
 	wg.Wait()
+	if *flagCheck {
+		r.register(out)
+	}
 	return out
+}
+
+// refused counts the destinations the relay refused (a c = 255 answer
+// with a status other than accepted), in every mode: a figure with
+// refusals is wrong.
+var refused atomic.Int64
+
+// countRefusal reads a frame the relay pushed: if it is a c = 255 answer
+// refusing a destination, it is counted.
+func countRefusal(m courier.Message) {
+	if a, err := ids.ParseServerAck(m.Payload); err == nil && a.Status != ids.StatusAccepted {
+		if refused.Add(1) == 1 {
+			fmt.Fprintf(os.Stderr, "relayload: the relay refused a destination (status %d); figures are wrong\n", a.Status)
+		}
+	}
 }
 
 func (r *relay) connect(addr string, k *rsa.PrivateKey, token []byte) (*dev, error) {
