@@ -120,6 +120,20 @@ func checkMain(c *checker) {
 	} else if fi, err := os.Stat(mainCfg.dataDir); err == nil && !fi.IsDir() {
 		c.badf("data", "%s is not a folder", mainCfg.dataDir)
 	}
+	if d := mainCfg.caDir; d != "" {
+		if fi, err := os.Stat(d); err == nil && !fi.IsDir() {
+			c.badf("ca-dir", "%s is not a folder", d)
+		} else if err == nil {
+			// Both files of each CA, or neither (then they are made).
+			for _, name := range []string{"ca", "device-ca"} {
+				_, errPEM := os.Stat(filepath.Join(d, name+".pem"))
+				_, errKey := os.Stat(filepath.Join(d, name+".key"))
+				if (errPEM == nil) != (errKey == nil) {
+					c.badf("ca-dir", "%s holds only one of %s.pem and %s.key", d, name, name)
+				}
+			}
+		}
+	}
 	c.addr("listen", mainCfg.listen)
 	for _, n := range mainCfg.tlsNames {
 		if n == "" || strings.ContainsAny(n, " /:") && net.ParseIP(n) == nil {

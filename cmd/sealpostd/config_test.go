@@ -299,3 +299,23 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// --ca-dir: a folder holding one file of a CA's pair is refused; an empty
+// one (the CAs are made there) or a complete one is fine.
+func TestCheckconfigCADir(t *testing.T) {
+	dir := t.TempDir()
+	check := func() (int, string) {
+		var stdout, stderr bytes.Buffer
+		code := run(context.Background(), []string{"checkconfig", "--ca-dir", dir}, nil, &stdout, &stderr)
+		return code, stderr.String()
+	}
+	if code, out := check(); code != 0 {
+		t.Fatalf("empty CA folder: exit %d\n%s", code, out)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "device-ca.pem"), []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := check(); code != 1 || !strings.Contains(out, "ca-dir") || !strings.Contains(out, "device-ca.key") {
+		t.Fatalf("half a CA: exit %d\n%s", code, out)
+	}
+}

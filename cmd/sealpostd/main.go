@@ -71,6 +71,7 @@ func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 var mainCfg struct {
 	config          string
 	dataDir         string
+	caDir           string
 	listen          string
 	tlsNames        stringList
 	verbose         bool
@@ -83,6 +84,7 @@ var mainCfg struct {
 func mainFlags(fs *flag.FlagSet) {
 	fs.StringVar(&mainCfg.config, "config", "", "TOML configuration file: version = 1, then one key per flag (see README, Configuration)")
 	fs.StringVar(&mainCfg.dataDir, "data", server.DefaultDataDir, "data folder (CAs, embedded stores)")
+	fs.StringVar(&mainCfg.caDir, "ca-dir", "", "folder of the server and device CAs, shared by the nodes of a deployment (default: the data folder); created there on first start")
 	fs.StringVar(&mainCfg.listen, "listen", server.DefaultListen, "TLS address for HTTP and the push protocol (ALPN apns-security-v3)")
 	fs.Var(&mainCfg.tlsNames, "tls-name", "extra DNS name or IP for the server certificate (repeatable)")
 	fs.BoolVar(&mainCfg.verbose, "v", false, "log debug messages (same as --log-level debug)")
@@ -162,7 +164,7 @@ func newLogger(w io.Writer) *slog.Logger {
 func serve(ctx context.Context, stderr io.Writer) int {
 	log := newLogger(stderr)
 	resetHealth()
-	srv, err := server.New(server.Config{DataDir: mainCfg.dataDir, Listen: mainCfg.listen, TLSNames: mainCfg.tlsNames, Logger: log})
+	srv, err := server.New(server.Config{DataDir: mainCfg.dataDir, CADir: mainCfg.caDir, Listen: mainCfg.listen, TLSNames: mainCfg.tlsNames, Logger: log})
 	if err != nil {
 		log.Error("sealpostd: cannot start", "err", err)
 		return 1
@@ -192,7 +194,7 @@ func serve(ctx context.Context, stderr io.Writer) int {
 	go func() {
 		errc <- srv.ListenAndServe(func(a net.Addr) {
 			health.serving.Store(true)
-			log.Info("sealpostd serving", "addr", a.String(), "ca", filepath.Join(srv.Config().DataDir, "ca.pem"))
+			log.Info("sealpostd serving", "addr", a.String(), "ca", filepath.Join(srv.Config().CADir, "ca.pem"))
 		})
 	}()
 	select {

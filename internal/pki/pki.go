@@ -11,7 +11,10 @@
 //     devices present in the courier Connect command.
 //
 // Keys are written with mode 0600, certificates with 0644, each file
-// atomically. Nodes of one deployment share the same CA files.
+// atomically. Nodes of one deployment share the same CA files: copies, or
+// one folder (sealpostd --ca-dir); creation holds a lock on the folder
+// (flock on .ca.lock), so nodes starting together on an empty one create
+// each CA once.
 package pki
 
 import (
@@ -43,23 +46,44 @@ type CA struct {
 }
 
 // LoadOrCreate loads the CA stored as <dir>/<name>.pem and <name>.key, or
-// creates it with the given common name when neither file exists.
+// creates it with the given common name when neither file exists (under
+// the folder's lock; loading takes no lock, so a read-only folder that
+// holds the CA works).
 func LoadOrCreate(dir, name, commonName string) (*CA, error) {
 	certPath := filepath.Join(dir, name+".pem")
 	keyPath := filepath.Join(dir, name+".key")
 	certPEM, certErr := os.ReadFile(certPath)
 	keyPEM, keyErr := os.ReadFile(keyPath)
+	if certErr == nil && keyErr == nil {
+		return parseCA(certPEM, keyPEM)
+	}
+	unlock, err := lockDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("pki: locking %s: %w", dir, err)
+	}
+	defer unlock()
+	if ca, err, found := load(certPath, keyPath); found {
+		return ca, err // made by another node meanwhile, or damaged
+	}
+	return create(certPath, keyPath, commonName)
+}
+
+// load reads a CA's two files; found is false when neither exists.
+func load(certPath, keyPath string) (ca *CA, err error, found bool) {
+	certPEM, certErr := os.ReadFile(certPath)
+	keyPEM, keyErr := os.ReadFile(keyPath)
 	switch {
 	case certErr == nil && keyErr == nil:
-		return parseCA(certPEM, keyPEM)
+		ca, err := parseCA(certPEM, keyPEM)
+		return ca, err, true
 	case errors.Is(certErr, os.ErrNotExist) && errors.Is(keyErr, os.ErrNotExist):
-		return create(certPath, keyPath, commonName)
+		return nil, nil, false
 	case certErr != nil && !errors.Is(certErr, os.ErrNotExist):
-		return nil, certErr
+		return nil, certErr, true
 	case keyErr != nil && !errors.Is(keyErr, os.ErrNotExist):
-		return nil, keyErr
+		return nil, keyErr, true
 	default:
-		return nil, fmt.Errorf("pki: only one of %s and %s exists; restore the other or remove both to create a new CA", certPath, keyPath)
+		return nil, fmt.Errorf("pki: only one of %s and %s exists; restore the other or remove both to create a new CA", certPath, keyPath), true
 	}
 }
 

@@ -2,7 +2,6 @@ package relay
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync/atomic"
@@ -32,14 +31,11 @@ func TestClusterKillNode(t *testing.T) {
 	// the blob store's prefix are the test's own.
 	so := services.NewScaleOut(t, "cluster")
 
-	// Nodes share the CAs (made once, copied into each data folder) and
+	// Nodes share the CAs (one --ca-dir, empty at first: the nodes start
+	// together and the first to take the folder's lock makes them) and
 	// nothing else but the three services.
 	dir := t.TempDir()
-	for _, name := range []string{"ca", "device-ca"} {
-		if _, err := pki.LoadOrCreate(dir, name, "cluster test "+name); err != nil {
-			t.Fatal(err)
-		}
-	}
+	caDir := filepath.Join(dir, "cas")
 	devCA, err := pki.LoadOrCreate(dir, "test-device-ca", "cluster test devices")
 	if err != nil {
 		t.Fatal(err)
@@ -47,31 +43,24 @@ func TestClusterKillNode(t *testing.T) {
 	bin := buildSealpostd(t, dir)
 	nodes := make([]*relayProc, 3)
 	for i := range nodes {
-		data := filepath.Join(dir, fmt.Sprintf("node%d", i))
-		os.MkdirAll(data, 0o700)
-		for _, f := range []string{"ca.pem", "ca.key", "device-ca.pem", "device-ca.key"} {
-			b, err := os.ReadFile(filepath.Join(dir, f))
-			if err != nil {
-				t.Fatal(err)
-			}
-			os.WriteFile(filepath.Join(data, f), b, 0o600)
-		}
 		p := &relayProc{t: t, bin: bin, addr: freeAddr(t)}
 		// The test's devices speak the courier protocol only and are
 		// not in the directory, so the fan-out check (K6, tested on its
 		// own) is off.
-		p.args = []string{"--data", data, "--listen", p.addr, "--device-ca", filepath.Join(dir, "test-device-ca.pem"),
-			"--relay-fanout-check=false"}
+		p.args = []string{"--data", filepath.Join(dir, fmt.Sprintf("node%d", i)), "--ca-dir", caDir, "--listen", p.addr,
+			"--device-ca", filepath.Join(dir, "test-device-ca.pem"), "--relay-fanout-check=false"}
 		p.args = append(p.args, so.Args()...)
-		p.start()
 		nodes[i] = p
+	}
+	for _, p := range nodes {
+		p.start()
 	}
 	defer func() {
 		for _, p := range nodes {
 			p.kill()
 		}
 	}()
-	cfg := serverRoots(t, filepath.Join(dir, "node0"))
+	cfg := serverRoots(t, caDir)
 	for _, p := range nodes {
 		p.waitServing(cfg)
 	}

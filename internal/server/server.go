@@ -45,8 +45,13 @@ const (
 
 // Config is what a node needs to start.
 type Config struct {
-	// DataDir holds the CAs and the embedded stores.
+	// DataDir holds the embedded stores, and the CAs unless CADir is set.
 	DataDir string
+	// CADir holds the server and device CAs (ca.pem, ca.key,
+	// device-ca.pem, device-ca.key; DataDir if empty). Nodes of one
+	// deployment share them: point each node at one folder, or copy the
+	// files. They are created there on first start.
+	CADir string
 	// Listen is the TLS address.
 	Listen string
 	// TLSNames are extra DNS names or IP addresses for the server
@@ -83,14 +88,20 @@ func New(cfg Config) (*Server, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if cfg.CADir == "" {
+		cfg.CADir = cfg.DataDir
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data folder: %w", err)
 	}
-	ca, err := pki.LoadOrCreate(cfg.DataDir, "ca", "Sealpost server CA")
+	if err := os.MkdirAll(cfg.CADir, 0o700); err != nil {
+		return nil, fmt.Errorf("CA folder: %w", err)
+	}
+	ca, err := pki.LoadOrCreate(cfg.CADir, "ca", "Sealpost server CA")
 	if err != nil {
 		return nil, fmt.Errorf("server CA: %w", err)
 	}
-	deviceCA, err := pki.LoadOrCreate(cfg.DataDir, "device-ca", "Sealpost device CA")
+	deviceCA, err := pki.LoadOrCreate(cfg.CADir, "device-ca", "Sealpost device CA")
 	if err != nil {
 		return nil, fmt.Errorf("device CA: %w", err)
 	}
