@@ -39,32 +39,13 @@ func TestConformance(t *testing.T) {
 // wakes a watcher on the other, Seqs interleave without repeating, dedup
 // and acks hold across them.
 func TestTwoNodes(t *testing.T) {
-	url := testURL(t)
-	opt := testOptions(url, "two_"+uniq())
-	defer dropStream(t, url, opt.Stream)
 	c := mailboxtest.NewClock()
-	opt.Now = c.Now
+	opt, nodes := openStores(t, "two", c.Now, 2)
+	a, b := nodes[0], nodes[1]
 	ctx := context.Background()
-	a, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 
 	dev := mailboxtest.NewToken()
-	woke := make(chan struct{}, 64)
-	stop := b.Watch(dev, func() {
-		select {
-		case woke <- struct{}{}:
-		default:
-		}
-	})
-	defer stop()
+	woke := watchWakes(t, b, dev)
 	// Alternate the nodes; each keeps a head cache that the other makes stale.
 	var want []mailbox.Delivery
 	for i := range 20 {
@@ -239,15 +220,9 @@ func TestOptionsFromURL(t *testing.T) {
 // Deleting a message that is already gone (acknowledged on another node
 // meanwhile) is not an error.
 func TestDeleteGone(t *testing.T) {
-	url := testURL(t)
-	opt := testOptions(url, "del_"+uniq())
-	defer dropStream(t, url, opt.Stream)
+	_, nodes := openStores(t, "del", nil, 1)
+	s := nodes[0]
 	ctx := context.Background()
-	s, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
 	d := mailboxtest.NewDelivery(mailboxtest.NewToken(), time.Now(), 1)
 	if _, err := s.Enqueue(ctx, []mailbox.Delivery{d}); err != nil {
 		t.Fatal(err)
@@ -266,20 +241,9 @@ func TestDeleteGone(t *testing.T) {
 // Watching many devices costs no goroutine per device, and a fan-out
 // enqueued on another node wakes each of its devices' watchers here.
 func TestWatchManyDevices(t *testing.T) {
-	url := testURL(t)
-	opt := testOptions(url, "watch_"+uniq())
-	defer dropStream(t, url, opt.Stream)
+	_, nodes := openStores(t, "watch", nil, 2)
+	a, b := nodes[0], nodes[1]
 	ctx := context.Background()
-	a, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 	const n = 2000
 	devs := make([]mailbox.Token, n)
 	woke := make([]atomic.Int32, n)

@@ -12,22 +12,10 @@ import (
 // Queue counts the deliveries waiting on every node and finds the oldest;
 // acknowledged ones and dedup records do not count.
 func TestQueue(t *testing.T) {
-	url := testURL(t)
-	opt := testOptions(url, "queue_"+uniq())
-	defer dropStream(t, url, opt.Stream)
 	c := mailboxtest.NewClock()
-	opt.Now = c.Now
+	_, nodes := openStores(t, "queue", c.Now, 2)
+	a, b := nodes[0], nodes[1]
 	ctx := context.Background()
-	a, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 
 	if n, oldest, err := a.Queue(ctx); err != nil || n != 0 || !oldest.IsZero() {
 		t.Fatalf("empty stream: %d %v %v", n, oldest, err)

@@ -20,6 +20,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/sealpost/sealpost/internal/relay/mailbox"
 )
 
 // Test servers. SEALPOST_TEST_NATS points the tests at a running
@@ -237,4 +239,41 @@ func dropStream(t testing.TB, url, stream string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	js.DeleteStream(ctx, stream)
+}
+
+// openStores opens n stores, as n relay nodes, on a stream of the test's
+// own (named after name), with clock now if not nil; they are closed and
+// the stream dropped when the test ends. The options are returned for
+// opening more.
+func openStores(t *testing.T, name string, now func() time.Time, n int) (Options, []*Store) {
+	t.Helper()
+	url := testURL(t)
+	opt := testOptions(url, name+"_"+uniq())
+	if now != nil {
+		opt.Now = now
+	}
+	t.Cleanup(func() { dropStream(t, url, opt.Stream) })
+	stores := make([]*Store, n)
+	for i := range stores {
+		s, err := Open(context.Background(), opt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		stores[i] = s
+	}
+	return opt, stores
+}
+
+// watchWakes watches dev on s and returns a channel that receives (without
+// blocking the store) at each wake-up; the watch ends with the test.
+func watchWakes(t *testing.T, s *Store, dev mailbox.Token) chan struct{} {
+	woke := make(chan struct{}, 64)
+	t.Cleanup(s.Watch(dev, func() {
+		select {
+		case woke <- struct{}{}:
+		default:
+		}
+	}))
+	return woke
 }

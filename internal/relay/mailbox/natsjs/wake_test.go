@@ -26,30 +26,12 @@ func TestWakeBody(t *testing.T) {
 // that does not watch the device reads the head afresh once it has seen
 // another node write to it.
 func TestWakeCarriesHead(t *testing.T) {
-	url := testURL(t)
-	opt := testOptions(url, "wakehead_"+uniq())
-	defer dropStream(t, url, opt.Stream)
+	_, nodes := openStores(t, "wakehead", nil, 2)
+	a, b := nodes[0], nodes[1]
 	ctx := context.Background()
-	a, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	b, err := Open(ctx, opt)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
 
 	dev := mailboxtest.NewToken()
-	woke := make(chan struct{}, 64)
-	stop := b.Watch(dev, func() {
-		select {
-		case woke <- struct{}{}:
-		default:
-		}
-	})
-	defer stop()
+	watchWakes(t, b, dev) // b watches the device, so it takes heads from wake-ups
 	now := time.Now()
 	// b writes first, so that its cache holds a head a's writes make stale.
 	if _, err := b.Enqueue(ctx, []mailbox.Delivery{mailboxtest.NewDelivery(dev, now, 10)}); err != nil {
