@@ -61,7 +61,7 @@
 //
 // EncryptAt encrypts (and, CTR being its own inverse, decrypts) the bytes
 // at any offset of a file on their own, for example one chunk of an upload
-// sent again.
+// sent again; NewStreamAt gives the same key stream in pieces.
 //
 // # Storage side
 //

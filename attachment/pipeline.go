@@ -1,7 +1,6 @@
 package attachment
 
 import (
-	"crypto/aes"
 	"crypto/cipher"
 	"io"
 	"runtime"
@@ -21,14 +20,7 @@ const (
 
 // newCTR returns AES-256-CTR under key with the all-zero initial counter
 // block; cipher.NewCTR increments the whole 128-bit block big-endian.
-func newCTR(key Key) cipher.Stream {
-	block, err := aes.NewCipher(key[:])
-	if err != nil {
-		panic("attachment: " + err.Error()) // unreachable: the key has 32 bytes
-	}
-	var iv [aes.BlockSize]byte
-	return cipher.NewCTR(block, iv[:])
-}
+func newCTR(key Key) cipher.Stream { return NewStreamAt(key, 0) }
 
 // parallelOK reports whether hashing may run on helper goroutines: only when
 // the process may run more than one goroutine at a time.

@@ -18,8 +18,16 @@ import (
 // at least as long as src; they may be the same slice, but must not overlap
 // otherwise. It panics if off is negative.
 func EncryptAt(dst, src []byte, key Key, off int64) {
+	NewStreamAt(key, off).XORKeyStream(dst[:len(src)], src)
+}
+
+// NewStreamAt returns the key stream of key from byte off of a file on:
+// XORKeyStream over the bytes from off on, in as many calls as suit the
+// caller, is EncryptAt over all of them at once. It panics if off is
+// negative.
+func NewStreamAt(key Key, off int64) cipher.Stream {
 	if off < 0 {
-		panic("attachment: EncryptAt at a negative offset")
+		panic("attachment: a key stream at a negative offset")
 	}
 	block, err := aes.NewCipher(key[:])
 	if err != nil {
@@ -34,7 +42,7 @@ func EncryptAt(dst, src []byte, key Key, off int64) {
 		var waste [aes.BlockSize]byte
 		ctr.XORKeyStream(waste[:skip], waste[:skip])
 	}
-	ctr.XORKeyStream(dst[:len(src)], src)
+	return ctr
 }
 
 // Decrypter decrypts a stream of ciphertext written to it into an

@@ -38,6 +38,28 @@ func TestEncryptAt(t *testing.T) {
 	mustPanic(t, "EncryptAt at a negative offset", func() { EncryptAt(make([]byte, 1), make([]byte, 1), key, -1) })
 }
 
+// TestNewStreamAtInPieces runs one key stream, started at unaligned and
+// aligned offsets, over pieces of odd sizes, and compares the result with
+// the reference encryption of the whole file.
+func TestNewStreamAtInPieces(t *testing.T) {
+	key := testKey()
+	pt := randomBytes(refChunkSize+2*blockSize+41, 6)
+	ref := refCTR(t, key, pt)
+	for _, off := range []int{0, 1, 15, 16, 31, blockSize - 5, refChunkSize - 7, refChunkSize} {
+		ctr := NewStreamAt(key, int64(off))
+		got := bytes.Clone(pt[off:])
+		for rest, k := got, 1; len(rest) > 0; k = k*3 + 1 { // 1, 4, 13, 40, ... bytes
+			n := min(len(rest), k)
+			ctr.XORKeyStream(rest[:n], rest[:n])
+			rest = rest[n:]
+		}
+		if !bytes.Equal(got, ref[off:]) {
+			t.Fatalf("NewStreamAt(off %d) in pieces differs from the reference", off)
+		}
+	}
+	mustPanic(t, "NewStreamAt at a negative offset", func() { NewStreamAt(key, -1) })
+}
+
 // feeders give a Decrypter its ciphertext in different ways.
 var feeders = []struct {
 	name string

@@ -448,6 +448,46 @@ func TestFileChanged(t *testing.T) {
 	}
 }
 
+// TestFileShrinksWhileSending: a file cut short after the first chunk has
+// gone fails with ErrFileChanged at the first short read, and the chunk is
+// not sent again: the file, not the network, is at fault.
+func TestFileShrinksWhileSending(t *testing.T) {
+	e := newEnv(t)
+	src, _ := e.file("src", 11, 3*blobapi.ChunkSize)
+	var chunkRequests atomic.Int32
+	hc := *e.srv.Client()
+	hc.Transport = roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		if r.Method == "PUT" {
+			chunkRequests.Add(1)
+		}
+		return e.srv.Client().Transport.RoundTrip(r)
+	})
+	c := *e.client
+	c.HTTP, c.Parallel = &hc, 1
+	cut := false
+	_, err := c.UploadFile(context.Background(), src, &UploadOptions{Progress: func(p Progress) {
+		if p.Phase == PhaseUpload && !cut {
+			cut = true
+			if err := os.Truncate(src, blobapi.ChunkSize+blobapi.ChunkSize/2); err != nil {
+				t.Error(err)
+			}
+		}
+	}})
+	if !errors.Is(err, ErrFileChanged) {
+		t.Fatalf("a file cut short while it was sent: %v, want ErrFileChanged", err)
+	}
+	if got := chunkRequests.Load(); got != 2 {
+		t.Fatalf("%d chunk requests, want 2 (chunk 0, then chunk 1 once)", got)
+	}
+	if got := e.puts.Load(); got != 1 {
+		t.Fatalf("the server stored %d chunks, want 1", got)
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
 // fakeBlobServer serves whatever blob bytes and headers a case asks for.
 func fakeBlobServer(t *testing.T, body func() ([]byte, string)) *httptest.Server {
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

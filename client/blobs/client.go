@@ -15,8 +15,8 @@
 // signature and chunk checksums (the server wants them before the first
 // chunk, so that it can refuse what is too large or over quota at once and
 // check every chunk as it arrives), and once more to send the chunks, each
-// encrypted again on its own (attachment.EncryptAt: AES only, the hashes
-// are not computed twice). A fresh key encrypts to the same bytes both
+// encrypted again on its own as it streams out (attachment.NewStreamAt:
+// AES only, the hashes are not computed twice). A fresh key encrypts to the same bytes both
 // times; if the file changed in between, the server refuses the changed
 // chunk (its checksum, and the signature at the end, are those of the
 // first reading) and UploadFile fails with ErrFileChanged.
@@ -25,7 +25,8 @@
 //
 // Within one call, a request that fails on the network (or gets 429 or a
 // 5xx) is sent again after a backoff, up to Client.Retries times; a chunk
-// is kept in memory until the server has acknowledged it. Across processes:
+// is read and encrypted from the file again for each attempt (the sender
+// holds no chunk in memory). Across processes:
 // UploadOptions.OnState receives an UploadState as soon as the server has
 // accepted the upload; store it (it holds the key: keep it with the
 // device's other secrets) and pass it back as UploadOptions.Resume to send

@@ -1,8 +1,8 @@
 package blobs
 
 import (
-	"bytes"
 	"context"
+	"crypto/cipher"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -173,12 +173,13 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 }
 
 // sendChunks sends the chunks marked in need, Parallel at a time: each
-// sender reads its chunk of the file, encrypts it on its own
-// (attachment.EncryptAt, the same bytes as the first pass made) and sends
-// it, retried until the server has it. The server checks every chunk
-// against the checksum of the first pass, so a file that changed since is
-// refused chunk by chunk (ErrFileChanged); one that changed its size is
-// refused here.
+// sender streams its chunk from the file, encrypting it piece by piece as
+// the connection takes it (attachment.NewStreamAt: the same bytes as the
+// first pass made, and no chunk-sized buffer), and sends it again from the
+// file until the server has it. The server checks every chunk against the
+// checksum of the first pass, so a file that changed since is refused
+// chunk by chunk (ErrFileChanged); one that changed its size is refused
+// here.
 func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, need []bool, already int64, report func(Progress)) error {
 	f, err := os.Open(path)
 	if err != nil {
@@ -200,28 +201,18 @@ func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, n
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var buf []byte // allocated on first use
 			for i := range jobs {
 				if ctx.Err() != nil {
 					continue // failed or cancelled: let the feeder stop
 				}
 				off, n := blobapi.ChunkBounds(i, st.Size)
-				if buf == nil {
-					buf = make([]byte, min(blobapi.ChunkSize, st.Size))
+				body := func() io.Reader {
+					return &chunkReader{f: f, ctr: attachment.NewStreamAt(st.Key, off), off: off, end: off + n}
 				}
-				chunk := buf[:n]
-				if k, err := f.ReadAt(chunk, off); k < len(chunk) {
-					if err == nil || errors.Is(err, io.EOF) {
-						err = ErrFileChanged // shorter than when it was summarised
-					}
-					cancel(err)
-					continue
-				}
-				attachment.EncryptAt(chunk, chunk, st.Key, off)
-				err := c.withRetry(ctx, func() error { return c.putChunk(ctx, st.UploadURL, i, chunk) })
+				err := c.withRetry(ctx, func() error { return c.putChunk(ctx, st.UploadURL, i, n, body) })
 				if err != nil {
 					var e *blobapi.Error
-					if errors.As(err, &e) && e.Code == blobapi.CodeChecksumMismatch {
+					if errors.As(err, &e) && e.Code == blobapi.CodeChecksumMismatch || errors.Is(err, ErrFileChanged) {
 						err = ErrFileChanged
 					} else {
 						err = fmt.Errorf("blobs: sending chunk %d: %w", i, err)
@@ -267,14 +258,54 @@ func sameSize(f *os.File, size int64) error {
 	return nil
 }
 
-func (c *Client) putChunk(ctx context.Context, uploadURL string, index int, data []byte) error {
-	req, err := http.NewRequestWithContext(ctx, "PUT", uploadURL+"/chunks/"+strconv.Itoa(index), bytes.NewReader(data))
+// chunkReader reads the bytes [off, end) of f, encrypted by ctr (the key
+// stream from off on), in whatever pieces its reader asks for. Its errors
+// are *fileError: ErrFileChanged for a file that ends early, or the error
+// of reading the file.
+type chunkReader struct {
+	f        *os.File
+	ctr      cipher.Stream
+	off, end int64
+}
+
+func (r *chunkReader) Read(p []byte) (int, error) {
+	if r.off == r.end {
+		return 0, io.EOF
+	}
+	p = p[:min(int64(len(p)), r.end-r.off)]
+	n, err := r.f.ReadAt(p, r.off)
+	r.ctr.XORKeyStream(p[:n], p[:n])
+	r.off += int64(n)
+	switch {
+	case n == len(p):
+		return n, nil
+	case err == nil || errors.Is(err, io.EOF):
+		return n, &fileError{ErrFileChanged} // shorter than when it was summarised
+	default:
+		return n, &fileError{err}
+	}
+}
+
+// fileError is an error of the file being sent, not of the network: the
+// request is not sent again.
+type fileError struct{ err error }
+
+func (e *fileError) Error() string { return e.err.Error() }
+
+// putChunk sends chunk index, n bytes read from body(); the transport may
+// call body again to send it once more on a fresh connection.
+func (c *Client) putChunk(ctx context.Context, uploadURL string, index int, n int64, body func() io.Reader) error {
+	req, err := http.NewRequestWithContext(ctx, "PUT", uploadURL+"/chunks/"+strconv.Itoa(index), body())
 	if err != nil {
 		return err
 	}
-	req.ContentLength = int64(len(data))
+	req.GetBody = func() (io.ReadCloser, error) { return io.NopCloser(body()), nil }
+	req.ContentLength = n
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := c.hc().Do(req)
+	if fe := (*fileError)(nil); errors.As(err, &fe) {
+		return fe.err
+	}
 	if err != nil {
 		return &netError{err}
 	}
