@@ -67,7 +67,8 @@
 //
 // A blob store holds no keys. It can check a whole upload with Verify,
 // compute the Summary of a stream with a Hasher, and check single chunks
-// with VerifyChunk or ChunkChecksumOf.
+// with VerifyChunk or ChunkChecksumOf, or piece by piece as a chunk arrives
+// with a ChunkVerifier.
 //
 // # Promises
 //

@@ -279,6 +279,23 @@ func TestChunkChecksumOfAndVerifyChunk(t *testing.T) {
 		if err := verifyChunk(c.chunk, c.sum); err != c.reason {
 			t.Errorf("%s: reason %v, want %v", c.name, err, c.reason)
 		}
+		v := NewChunkVerifier()
+		for rest := c.chunk; len(rest) > 0; rest = rest[min(len(rest), 4093):] {
+			v.Write(rest[:min(len(rest), 4093)])
+		}
+		if err := v.Verify(c.sum); err != ErrCannotOpen {
+			t.Errorf("%s: ChunkVerifier in pieces = %v, want ErrCannotOpen", c.name, err)
+		}
+		if err := v.verify(c.sum); err != c.reason {
+			t.Errorf("%s: ChunkVerifier reason %v, want %v", c.name, err, c.reason)
+		}
+	}
+	v := NewChunkVerifier()
+	for rest := chunk; len(rest) > 0; rest = rest[min(len(rest), 4093):] {
+		v.Write(rest[:min(len(rest), 4093)])
+	}
+	if err := v.Verify(want); err != nil {
+		t.Fatalf("ChunkVerifier(good, in pieces) = %v", err)
 	}
 }
 

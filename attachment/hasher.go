@@ -53,10 +53,40 @@ func VerifyChunk(chunk []byte, want ChunkChecksum) error {
 }
 
 func verifyChunk(chunk []byte, want ChunkChecksum) error {
-	if len(chunk) == 0 || len(chunk) > ChunkSize {
+	v := NewChunkVerifier()
+	v.Write(chunk)
+	return v.verify(want)
+}
+
+// ChunkVerifier is VerifyChunk for a chunk that arrives in pieces: write
+// each piece to it as it arrives, while it is still in the CPU's caches,
+// then call Verify. Create one with NewChunkVerifier.
+type ChunkVerifier struct {
+	h hash.Hash // SHA-256 of the bytes so far
+	n int64
+}
+
+// NewChunkVerifier returns a ChunkVerifier for an empty chunk.
+func NewChunkVerifier() *ChunkVerifier { return &ChunkVerifier{h: sha256.New()} }
+
+// Write absorbs the next piece of the chunk. It never returns an error.
+func (v *ChunkVerifier) Write(p []byte) (int, error) {
+	v.h.Write(p)
+	v.n += int64(len(p))
+	return len(p), nil
+}
+
+// Verify reports, with ErrCannotOpen, whether the bytes written are not a
+// valid chunk with checksum want, as VerifyChunk does.
+func (v *ChunkVerifier) Verify(want ChunkChecksum) error { return opaque(v.verify(want)) }
+
+func (v *ChunkVerifier) verify(want ChunkChecksum) error {
+	if v.n == 0 || v.n > ChunkSize {
 		return failChunkSize
 	}
-	if got := ChunkChecksumOf(chunk); !got.Equal(want) {
+	var inner [sha256.Size]byte
+	v.h.Sum(inner[:0])
+	if got := chunkChecksumFromInner(&inner); !got.Equal(want) {
 		return failChunk
 	}
 	return nil

@@ -5,7 +5,6 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	"unsafe"
 
 	"github.com/sealpost/sealpost/internal/directio"
 )
@@ -39,8 +38,7 @@ type plainFile struct {
 }
 
 const (
-	directAlign   = 4096    // alignment of buffers, offsets and lengths for direct I/O
-	directBufSize = 1 << 20 // a multiple of directAlign
+	directBufSize = 1 << 20 // a multiple of directio.Align
 	directBuffers = 3
 )
 
@@ -74,9 +72,9 @@ func (p *plainFile) writer() {
 
 // writeOut writes b at the end of the file: direct if b's length allows,
 // through the page cache otherwise (the end of the file) or if the device
-// refuses (blocks larger than directAlign: nothing is written then).
+// refuses (blocks larger than directio.Align: nothing is written then).
 func (p *plainFile) writeOut(b []byte) error {
-	if p.direct && len(b)%directAlign != 0 {
+	if p.direct && len(b)%directio.Align != 0 {
 		p.direct = directio.Set(p.f, false)
 	}
 	_, err := p.f.Write(b)
@@ -113,7 +111,7 @@ func (p *plainFile) Write(b []byte) (int, error) {
 		if p.cur == nil {
 			p.cur = <-p.free
 			if p.cur == nil {
-				p.cur = alignedBuffer(directBufSize)
+				p.cur = directio.Alloc(directBufSize)[:0]
 			}
 		}
 		k := copy(p.cur[len(p.cur):cap(p.cur)], b)
@@ -144,12 +142,4 @@ func (p *plainFile) finish() error {
 	}
 	p.cur = nil
 	return p.failed()
-}
-
-// alignedBuffer returns an empty slice of capacity n starting at a
-// multiple of directAlign.
-func alignedBuffer(n int) []byte {
-	b := make([]byte, n+directAlign)
-	skip := (directAlign - int(uintptr(unsafe.Pointer(unsafe.SliceData(b)))%directAlign)) % directAlign
-	return b[skip : skip : skip+n]
 }

@@ -5,6 +5,8 @@ import (
 	mrand "math/rand/v2"
 	"os"
 	"testing"
+
+	"github.com/sealpost/sealpost/internal/directio"
 )
 
 // TestPlainFile writes files whose sizes are and are not multiples of the
@@ -17,7 +19,7 @@ func TestPlainFile(t *testing.T) {
 		dirs = append(dirs, shm)
 	}
 	for _, dir := range dirs {
-		for _, size := range []int{0, 1, directAlign, directAlign + 1, directBufSize, 3*directBufSize + 5, 5<<20 + 1} {
+		for _, size := range []int{0, 1, directio.Align, directio.Align + 1, directBufSize, 3*directBufSize + 5, 5<<20 + 1} {
 			data := make([]byte, size)
 			mrand.NewChaCha8([32]byte{byte(size)}).Read(data)
 			f, err := os.CreateTemp(dir, "plain")

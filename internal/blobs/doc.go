@@ -24,10 +24,10 @@
 //	  signed (internal/reqsign)                    account's quota; records; BeginUpload
 //	                                          ◀──  201 {uri, upload_url, plan: 5 MiB chunks}
 //	encrypt again, chunk by chunk:
-//	PUT upload_url/chunks/{i}   (any order,   ──▶  read the chunk into a buffer, check its checksum,
-//	  again after a dropped connection)            add it to the signature's SHA-1 if it is the next
-//	                                               in order (sighash.go), then storage.PutChunk
-//	                                               (atomic, durable)
+//	PUT upload_url/chunks/{i}   (any order,   ──▶  read the chunk into a buffer, checksumming it as
+//	  again after a dropped connection)            it arrives; if it matches, storage.PutChunk (atomic,
+//	                                               durable) while it joins the signature's SHA-1 if
+//	                                               it is the next in order (sighash.go)
 //	GET upload_url              (to resume)   ──▶  which chunks the store holds
 //	POST upload_url/complete                  ──▶  every chunk there? Commit, finish the signature
 //	                                               (reading back only the chunks that could not be

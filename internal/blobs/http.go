@@ -1,7 +1,6 @@
 package blobs
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"encoding/json"
@@ -17,6 +16,7 @@ import (
 	"github.com/sealpost/sealpost/attachment"
 	"github.com/sealpost/sealpost/internal/blobs/blobapi"
 	"github.com/sealpost/sealpost/internal/blobs/storage"
+	"github.com/sealpost/sealpost/internal/directio"
 	"github.com/sealpost/sealpost/internal/ratelimit"
 	"github.com/sealpost/sealpost/internal/reqsign"
 )
@@ -336,9 +336,9 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, blobapi.Errorf(blobapi.CodeChunkSizeMismatch, "chunk %d has %d bytes in the plan; the request has %d", index, n, r.ContentLength))
 		return
 	}
-	// Receive the whole chunk into a buffer, check it, and only then store
-	// it: a chunk that does not match never reaches the store, and an
-	// earlier good copy stays.
+	// Receive the whole chunk into a buffer, checksumming each piece as it
+	// arrives, check it, and only then store it: a chunk that does not
+	// match never reaches the store, and an earlier good copy stays.
 	var buf []byte
 	select {
 	case buf = <-s.bufs:
@@ -347,26 +347,33 @@ func (s *Service) handleChunk(w http.ResponseWriter, r *http.Request) {
 	}
 	defer func() { s.bufs <- buf }()
 	if buf == nil {
-		buf = make([]byte, blobapi.ChunkSize)
+		buf = directio.Alloc(blobapi.ChunkSize) // aligned: the file store writes it as it is
 	}
 	chunk := buf[:n]
 	defer s.receivingChunk(rec.ID, index)()
-	if _, err := io.ReadFull(r.Body, chunk); err != nil {
+	v := attachment.NewChunkVerifier()
+	if _, err := io.ReadFull(io.TeeReader(r.Body, v), chunk); err != nil {
 		writeErr(w, blobapi.Errorf(blobapi.CodeIncompleteChunk, "chunk %d: the body ended before its %d bytes; send the chunk again", index, n))
 		return
 	}
-	if err := attachment.VerifyChunk(chunk, rec.Chunks[index]); err != nil {
+	if err := v.Verify(rec.Chunks[index]); err != nil {
 		writeErr(w, blobapi.Errorf(blobapi.CodeChecksumMismatch, "chunk %d does not match its checksum %s; it was not stored", index, rec.Chunks[index]))
 		return
 	}
-	// Checked: it joins the signature's hash now, in chunk order, while it
-	// is in memory, so that complete need not read it back.
-	s.hashInOrder(r.Context(), rec.ID, index, chunk)
-	// The chunk is whole and checked: store it even if the client goes
-	// away now, so that a resumed upload finds it.
+	// Checked: store it, even if the client goes away now, so that a
+	// resumed upload finds it; meanwhile it joins the signature's hash, in
+	// chunk order, while it is in memory, so that complete need not read it
+	// back. Both only read the buffer, which is released when both are
+	// done.
+	hashed := make(chan struct{})
+	go func() {
+		defer close(hashed)
+		s.hashInOrder(r.Context(), rec.ID, index, chunk)
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), storeTimeout)
 	defer cancel()
-	err := s.store.PutChunk(ctx, rec.ID, rec.Handle, index, n, bytes.NewReader(chunk))
+	err := s.store.PutChunk(ctx, rec.ID, rec.Handle, index, chunk)
+	<-hashed
 	if errors.Is(err, storage.ErrNotFound) {
 		// Completed, aborted or expired while the chunk was arriving (here
 		// or on another node): look again, past the cache.

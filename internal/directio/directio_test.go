@@ -22,10 +22,7 @@ func TestSet(t *testing.T) {
 		}
 		return
 	}
-	// An aligned buffer: 4096 bytes at a 4096-byte boundary.
-	raw := make([]byte, 2*4096)
-	off := (4096 - int(uintptr(unsafe.Pointer(&raw[0]))%4096)) % 4096
-	if _, err := f.Write(raw[off : off+4096]); err != nil {
+	if _, err := f.Write(Alloc(Align)); err != nil {
 		t.Fatalf("aligned write in direct mode: %v", err)
 	}
 	if Set(f, false) {
@@ -33,5 +30,26 @@ func TestSet(t *testing.T) {
 	}
 	if _, err := f.Write([]byte("unaligned tail")); err != nil {
 		t.Fatalf("unaligned write after direct mode off: %v", err)
+	}
+}
+
+// Alloc gives aligned slices of the asked length and capacity; Aligned
+// tells them from slices that start or end off the alignment.
+func TestAlloc(t *testing.T) {
+	for _, n := range []int{0, 1, Align, 5 << 20} {
+		b := Alloc(n)
+		if len(b) != n || cap(b) != n {
+			t.Fatalf("Alloc(%d): len %d cap %d", n, len(b), cap(b))
+		}
+		if uintptr(unsafe.Pointer(unsafe.SliceData(b)))%Align != 0 {
+			t.Fatalf("Alloc(%d) is not aligned", n)
+		}
+	}
+	b := Alloc(3 * Align)
+	if !Aligned(b) || !Aligned(b[Align:]) || !Aligned(b[:0]) {
+		t.Fatal("aligned slices reported unaligned")
+	}
+	if Aligned(b[1:Align+1]) || Aligned(b[:Align+1]) {
+		t.Fatal("unaligned slices reported aligned")
 	}
 }

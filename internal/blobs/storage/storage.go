@@ -75,14 +75,16 @@ type Store interface {
 	// empty.
 	BeginUpload(ctx context.Context, id string, size int64) (handle string, err error)
 
-	// PutChunk stores chunk index of the upload: exactly n bytes read from
-	// r. It is atomic: if r returns an error, or ends before n bytes, or
-	// ctx ends, PutChunk returns an error and the chunk stored before (if
-	// any) is unchanged; otherwise the new chunk replaces it whole. When
-	// PutChunk returns nil the chunk is durable. Concurrent PutChunk calls
-	// for the same chunk leave one of them whole. ErrNotFound if the
-	// upload was never begun, or was committed or aborted.
-	PutChunk(ctx context.Context, id, handle string, index int, n int64, r io.Reader) error
+	// PutChunk stores data (1 to ChunkSize bytes, the length of the chunk
+	// in the plan, which the caller checks) as chunk index of the upload.
+	// It does not keep data after it returns. It is atomic: if it fails,
+	// or ctx ends, the chunk stored before (if any) is unchanged;
+	// otherwise the new chunk replaces it whole. When PutChunk returns nil
+	// the chunk is durable. Concurrent PutChunk calls for the same chunk
+	// leave one of them whole. ErrNotFound if the upload was never begun,
+	// or was committed or aborted. Data that starts at a multiple of
+	// directio.Align is written fastest by the file backend.
+	PutChunk(ctx context.Context, id, handle string, index int, data []byte) error
 
 	// Chunks returns the indexes of the chunks stored for the upload, in
 	// ascending order, each once. ErrNotFound as for PutChunk.

@@ -14,12 +14,11 @@
 // ListParts (counting only parts of the right length), Commit is
 // CompleteMultipartUpload (after checking that every part is there with
 // its size), AbortUpload is AbortMultipartUpload. S3 makes a part or an
-// object visible only once its whole body has arrived, so a PutChunk whose
-// reader fails leaves the part as it was. Some S3-compatible servers
-// (versitygw's POSIX backend among them) write a part in place, so that a
-// request cut short can leave a short part; PutChunk therefore reads a
-// reader that cannot seek in full before it sends anything, and Chunks and
-// Commit ignore parts whose length is wrong. An empty blob, which S3's
+// object visible only once its whole body has arrived, so a PutChunk cut
+// short leaves the part as it was. Some S3-compatible servers (versitygw's
+// POSIX backend among them) write a part in place, so that a request cut
+// short can leave a short part; Chunks and Commit ignore parts whose length
+// is wrong. An empty blob, which S3's
 // multipart rules cannot express, is a PutObject of no bytes at Commit.
 //
 // Parts are sent with UNSIGNED-PAYLOAD (the body is not hashed for the
@@ -44,6 +43,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -223,7 +223,7 @@ func parseHandle(id, handle string) (int64, string, error) {
 }
 
 // PutChunk uploads part index+1.
-func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n int64, r io.Reader) error {
+func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, data []byte) error {
 	if err := checkID(id); err != nil {
 		return err
 	}
@@ -231,34 +231,15 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 	if err != nil {
 		return err
 	}
-	if index < 0 || index >= 10000 || n < 0 || n > storage.ChunkSize {
-		return fmt.Errorf("s3: chunk %d of %d bytes is out of range", index, n)
+	if index < 0 || index >= 10000 || len(data) == 0 || len(data) > storage.ChunkSize {
+		return fmt.Errorf("s3: chunk %d of %d bytes is out of range", index, len(data))
 	}
-	if rs, ok := r.(io.ReadSeeker); ok {
-		// A short reader would cut the request short: check first.
-		cur, err1 := rs.Seek(0, io.SeekCurrent)
-		end, err2 := rs.Seek(0, io.SeekEnd)
-		if _, err3 := rs.Seek(cur, io.SeekStart); err1 != nil || err2 != nil || err3 != nil {
-			return fmt.Errorf("blob store: chunk %d of %s: seeking: %w", index, id, errors.Join(err1, err2, err3))
-		}
-		if end-cur < n {
-			return fmt.Errorf("blob store: chunk %d of %s: %w", index, id, io.ErrUnexpectedEOF)
-		}
-	} else {
-		// Read it all first, so that a failing reader sends nothing.
-		b := make([]byte, n)
-		if _, err := io.ReadFull(r, b); err != nil {
-			return fmt.Errorf("blob store: chunk %d of %s: %w", index, id, err)
-		}
-		r = bytes.NewReader(b)
-	}
-	body, err := newExactReader(r.(io.ReadSeeker), n)
-	if err != nil {
-		return fmt.Errorf("blob store: chunk %d of %s: seeking: %w", index, id, err)
-	}
+	body := &borrowedReader{r: bytes.NewReader(data)}
+	defer body.end()
 	_, err = s.client.UploadPart(ctx, &s3.UploadPartInput{
 		Bucket: s.bucket(), Key: s.objectKey(id), UploadId: aws.String(uploadID),
-		PartNumber: aws.Int32(int32(index + 1)), ContentLength: aws.Int64(n), Body: body,
+		PartNumber: aws.Int32(int32(index + 1)), ContentLength: aws.Int64(int64(len(data))),
+		Body: body,
 	}, s3.WithAPIOptions(v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware))
 	if err != nil && !notFound(err) {
 		// Some servers (versitygw) refuse a part for an upload that no
@@ -275,68 +256,40 @@ func (s *Store) PutChunk(ctx context.Context, id, handle string, index int, n in
 	return wrap(err, "blob store: chunk "+fmt.Sprint(index)+" of "+id)
 }
 
-// exactReader passes on exactly n bytes of r and turns an early end into
-// an error, so that a short reader aborts the request instead of
-// completing a short part. It is seekable within those n bytes, so that
-// the SDK can rewind the body and retry a request the server cut off (for
-// example one it refused before reading the body).
-type exactReader struct {
-	r    io.ReadSeeker
-	base int64 // position of r where the part starts
-	n    int64
-	left int64
+// borrowedReader reads the caller's chunk until PutChunk returns, and
+// nothing after: an HTTP transport may go on reading a request body after
+// the request has failed, and the caller reuses its buffer. It can seek,
+// so that the SDK can send the part again.
+type borrowedReader struct {
+	mu    sync.Mutex
+	r     *bytes.Reader
+	ended bool
 }
 
-func newExactReader(r io.ReadSeeker, n int64) (*exactReader, error) {
-	base, err := r.Seek(0, io.SeekCurrent)
-	if err != nil {
-		return nil, err
+var errBodyEnded = errors.New("s3: the part's request ended")
+
+func (b *borrowedReader) Read(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return 0, errBodyEnded
 	}
-	return &exactReader{r: r, base: base, n: n, left: n}, nil
+	return b.r.Read(p)
 }
 
-// Seek moves within the part; offsets are relative to its start.
-func (e *exactReader) Seek(offset int64, whence int) (int64, error) {
-	var pos int64
-	switch whence {
-	case io.SeekStart:
-		pos = offset
-	case io.SeekCurrent:
-		pos = e.n - e.left + offset
-	case io.SeekEnd:
-		pos = e.n + offset
-	default:
-		return 0, errors.New("s3: bad whence")
+func (b *borrowedReader) Seek(off int64, whence int) (int64, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ended {
+		return 0, errBodyEnded
 	}
-	if pos < 0 || pos > e.n {
-		return 0, errors.New("s3: seek outside the part")
-	}
-	if _, err := e.r.Seek(e.base+pos, io.SeekStart); err != nil {
-		return 0, err
-	}
-	e.left = e.n - pos
-	return pos, nil
+	return b.r.Seek(off, whence)
 }
 
-func (e *exactReader) Read(p []byte) (int, error) {
-	if e.left == 0 {
-		return 0, io.EOF
-	}
-	if int64(len(p)) > e.left {
-		p = p[:e.left]
-	}
-	n, err := e.r.Read(p)
-	e.left -= int64(n)
-	if err == io.EOF {
-		if e.left > 0 {
-			return n, io.ErrUnexpectedEOF
-		}
-		err = nil
-	}
-	if e.left == 0 && err == nil {
-		return n, io.EOF
-	}
-	return n, err
+func (b *borrowedReader) end() {
+	b.mu.Lock()
+	b.ended = true
+	b.mu.Unlock()
 }
 
 // parts lists the parts of an upload that have the right length: chunk
