@@ -61,9 +61,9 @@
 //
 // # Memory
 //
-// An upload holds Parallel chunk buffers of 5 MiB (15 MiB by default)
-// and the attachment package's fixed buffers; a download holds fixed
-// buffers only. Neither grows with the file.
+// An upload holds the attachment package's fixed buffers, and per chunk
+// in flight only what the HTTP transport buffers (chunks stream from the
+// file); a download holds fixed buffers only. Neither grows with the file.
 //
 // A Client is safe for concurrent use if its HTTP client is.
 package blobs
@@ -88,7 +88,7 @@ import (
 
 // Defaults of Client.
 const (
-	DefaultParallel   = 3 // as many as a sealpostd checks at once by default (--blob-buffers)
+	DefaultParallel   = 5 // as many as a sealpostd takes in at once by default (--blob-buffers)
 	DefaultRetries    = 8
 	DefaultMinBackoff = 200 * time.Millisecond
 	DefaultMaxBackoff = 10 * time.Second

@@ -336,6 +336,12 @@ func writeRandom(path string, size int64, seed uint64) (string, error) {
 		}
 		left -= int64(len(b))
 	}
+	// Synced, so that writing it back does not compete for the disk with
+	// the upload that is about to be measured: a file to send is rarely
+	// one that was written a moment ago.
+	if err := f.Sync(); err != nil {
+		return "", err
+	}
 	if err := f.Close(); err != nil {
 		return "", err
 	}

@@ -30,7 +30,7 @@ const (
 	DefaultTTL       = 30 * 24 * time.Hour
 	DefaultUploadTTL = 24 * time.Hour   // an unfinished upload is discarded after this
 	DefaultSweep     = 10 * time.Minute // how often expired blobs are reclaimed
-	DefaultBuffers   = 3                // chunks checked at once (5 MiB each)
+	DefaultBuffers   = 5                // chunks received, checked and stored at once (5 MiB each)
 	presignTTL       = 10 * time.Minute // lifetime of a presigned download URL
 	uploadCacheTTL   = 5 * time.Second  // how long a node trusts its copy of an upload's record
 	uploadCacheMax   = 1024             // records cached at most
