@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"errors"
+	"io"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 )
 
@@ -18,14 +21,18 @@ const transportBuffer = 256 << 10
 //   - HTTP/1.1 only, several connections (one per chunk in flight): Go's
 //     HTTP/2 multiplexes everything over one connection with flow-control
 //     windows, which is slower for bulk transfers;
-//   - 256 KiB read and write buffers in HTTP;
-//   - a 256 KiB read buffer under TLS, so that the socket is read in large
-//     pieces and not one TLS record (16 KiB at most) per system call.
+//   - 256 KiB read and write buffers in HTTP, and request bodies read in
+//     pieces of 256 KiB;
+//   - under TLS, a 256 KiB read buffer, so that the socket is read in
+//     large pieces and not one TLS record (16 KiB at most) per system
+//     call, and the records of one write gathered into one system call
+//     (which also makes larger packets on the way).
 //
 // cfg is the TLS configuration (nil: the system's roots); the transport
 // uses a copy with NextProtos set to http/1.1. The transport dials
-// directly: it ignores proxy settings. Each connection holds about
-// 768 KiB of buffers.
+// directly: it ignores proxy settings. Its connections are not *tls.Conn,
+// so responses carry no TLS connection state (Response.TLS is nil). Each
+// connection holds about 1 MiB of buffers while it moves a body.
 func NewTransport(cfg *tls.Config) *http.Transport {
 	if cfg == nil {
 		cfg = &tls.Config{}
@@ -46,12 +53,13 @@ func NewTransport(cfg *tls.Config) *http.Transport {
 					c.ServerName = host
 				}
 			}
-			tc := tls.Client(&readBufferedConn{Conn: raw, r: bufio.NewReaderSize(raw, transportBuffer)}, c)
+			under := &recordConn{Conn: raw, r: newReader(raw)}
+			tc := tls.Client(under, c)
 			if err := tc.HandshakeContext(ctx); err != nil {
 				raw.Close()
 				return nil, err
 			}
-			return tc, nil
+			return &batchedConn{Conn: tc, under: under}, nil
 		},
 		TLSHandshakeTimeout: 10 * time.Second,
 		MaxIdleConnsPerHost: 16,
@@ -61,13 +69,92 @@ func NewTransport(cfg *tls.Config) *http.Transport {
 	}
 }
 
-// readBufferedConn reads its connection through a buffer. A read returns
-// what the buffer holds, or reads the socket once (as much as has
-// arrived, up to the buffer's size): it never waits for more than the
-// connection would.
-type readBufferedConn struct {
+// recordConn is the TCP connection under TLS. A read returns what its
+// buffer holds, or reads the socket once (as much as has arrived, up to
+// the buffer's size): it never waits for more than the connection would.
+// Between begin and end, writes (TLS records) are gathered, and end sends
+// them in one system call.
+type recordConn struct {
 	net.Conn
 	r *bufio.Reader
+
+	mu       sync.Mutex
+	batching bool
+	out      []byte
 }
 
-func (c *readBufferedConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+func newReader(c net.Conn) *bufio.Reader { return bufio.NewReaderSize(c, transportBuffer) }
+
+func (c *recordConn) Read(p []byte) (int, error) { return c.r.Read(p) }
+
+func (c *recordConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.batching {
+		return c.Conn.Write(p)
+	}
+	c.out = append(c.out, p...)
+	return len(p), nil
+}
+
+func (c *recordConn) begin() {
+	c.mu.Lock()
+	c.batching = true
+	c.mu.Unlock()
+}
+
+// end sends what was gathered since begin.
+func (c *recordConn) end() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.batching = false
+	if len(c.out) == 0 {
+		return nil
+	}
+	_, err := c.Conn.Write(c.out)
+	c.out = c.out[:0]
+	return err
+}
+
+// batchedConn is a TLS connection whose writes go out in one system call
+// each, whatever the number of records.
+type batchedConn struct {
+	*tls.Conn
+	under *recordConn
+}
+
+func (c *batchedConn) Write(p []byte) (int, error) {
+	c.under.begin()
+	n, err := c.Conn.Write(p)
+	if ferr := c.under.end(); err == nil && ferr != nil {
+		n, err = 0, ferr
+	}
+	return n, err
+}
+
+// bodyBufs are the pieces ReadFrom reads request bodies in.
+var bodyBufs = sync.Pool{New: func() any { b := make([]byte, transportBuffer); return &b }}
+
+// ReadFrom sends what r gives, read in pieces of transportBuffer bytes (one
+// Read each, so that a slow reader is not waited for). The HTTP transport
+// copies request bodies with it.
+func (c *batchedConn) ReadFrom(r io.Reader) (int64, error) {
+	bp := bodyBufs.Get().(*[]byte)
+	defer bodyBufs.Put(bp)
+	var total int64
+	for {
+		n, err := r.Read(*bp)
+		if n > 0 {
+			if _, werr := c.Write((*bp)[:n]); werr != nil {
+				return total, werr
+			}
+			total += int64(n)
+		}
+		if errors.Is(err, io.EOF) {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
+}
