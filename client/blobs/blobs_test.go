@@ -75,17 +75,23 @@ type env struct {
 	puts   atomic.Int32  // chunk PUTs answered 200
 	ranged atomic.Int32  // GETs with a Range header
 	tlsVer atomic.Uint32 // TLS version of the last request
-	dir    string
+
+	inFlight, maxFlight atomic.Int32 // chunk PUTs being answered, and their most at once
+	dir                 string
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvBuffers(t, 0) }
+
+// newEnvBuffers is newEnv with a server that takes in buffers chunks at
+// once (0: the default).
+func newEnvBuffers(t testing.TB, buffers int) *env {
 	t.Helper()
 	store, err := fs.Open(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
 	k := deviceKeys(t)
-	svc, err := blobs.New(blobs.Config{Store: store, Devices: devices{k}, SweepEvery: -1, Limits: &blobs.Limits{}})
+	svc, err := blobs.New(blobs.Config{Store: store, Devices: devices{k}, SweepEvery: -1, Limits: &blobs.Limits{}, Buffers: buffers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -97,6 +103,12 @@ func newEnv(t testing.TB) *env {
 		}
 		if r.TLS != nil {
 			e.tlsVer.Store(uint32(r.TLS.Version))
+		}
+		if r.Method == "PUT" {
+			now := e.inFlight.Add(1)
+			defer e.inFlight.Add(-1)
+			for old := e.maxFlight.Load(); now > old && !e.maxFlight.CompareAndSwap(old, now); old = e.maxFlight.Load() {
+			}
 		}
 		rec := &statusRecorder{ResponseWriter: w}
 		h.ServeHTTP(rec, r)
@@ -449,6 +461,21 @@ func TestFileChanged(t *testing.T) {
 	e.file("src", 9, 2*blobapi.ChunkSize-1) // the same bytes, one fewer
 	if _, err := c.UploadFile(context.Background(), src, &UploadOptions{Resume: state}); !errors.Is(err, ErrFileChanged) {
 		t.Fatalf("resuming with a shorter file: %v, want ErrFileChanged", err)
+	}
+}
+
+// TestServerParallel: a client that would send more chunks at once than
+// the server takes in sends only as many as the server's plan says.
+func TestServerParallel(t *testing.T) {
+	e := newEnvBuffers(t, 2)
+	src, _ := e.file("src", 12, 8*blobapi.ChunkSize)
+	c := *e.client
+	c.Parallel = 6
+	if _, err := c.UploadFile(context.Background(), src, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.maxFlight.Load(); got > 2 {
+		t.Fatalf("%d chunks at once, want at most 2 (the server's buffers)", got)
 	}
 }
 

@@ -110,7 +110,8 @@ type Client struct {
 	// Now is the clock for request nonces; nil means time.Now.
 	Now func() time.Time
 	// Parallel is the number of chunks sent at once (default
-	// DefaultParallel).
+	// DefaultParallel), or fewer if the server takes fewer at once (the
+	// plan's Parallel).
 	Parallel int
 	// Retries is how many times a request that failed on the network, or
 	// got 429 or a 5xx, is sent again (default DefaultRetries; negative:

@@ -101,7 +101,7 @@ func (c *Client) UploadFile(ctx context.Context, path string, opts *UploadOption
 			}
 		}
 		if missing > 0 {
-			if err := c.sendChunks(ctx, path, &st, need, st.Size-missing, report); err != nil {
+			if err := c.sendChunks(ctx, path, &st, need, st.Size-missing, plan.Parallel, report); err != nil {
 				return nil, err
 			}
 		}
@@ -172,7 +172,8 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 	return c.r.Read(p)
 }
 
-// sendChunks sends the chunks marked in need, Parallel at a time: each
+// sendChunks sends the chunks marked in need, Parallel at a time (or as
+// many as the server takes in at once, serverParallel, if fewer): each
 // sender streams its chunk from the file, encrypting it piece by piece as
 // the connection takes it (attachment.NewStreamAt: the same bytes as the
 // first pass made, and no chunk-sized buffer), and sends it again from the
@@ -180,7 +181,7 @@ func (c *ctxReader) Read(p []byte) (int, error) {
 // checksum of the first pass, so a file that changed since is refused
 // chunk by chunk (ErrFileChanged); one that changed its size is refused
 // here.
-func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, need []bool, already int64, report func(Progress)) error {
+func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, need []bool, already int64, serverParallel int, report func(Progress)) error {
 	f, err := os.Open(path)
 	if err != nil {
 		return err
@@ -197,7 +198,11 @@ func (c *Client) sendChunks(ctx context.Context, path string, st *UploadState, n
 	acked.Store(already)
 	var progressMu sync.Mutex
 	var wg sync.WaitGroup
-	for range c.parallel() {
+	senders := c.parallel()
+	if serverParallel > 0 {
+		senders = min(senders, serverParallel)
+	}
+	for range senders {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -217,7 +217,7 @@ func checkBlobs(c *checker) {
 			c.badf("blob-url", "want https://host[:port]")
 		}
 	}
-	c.atLeast("blob-buffers", blobCfg.buffers, 1)
+	c.atLeast("blob-buffers", blobCfg.buffers, 0)
 	c.limit("blob-upload-limit", blobCfg.createRate)
 	c.limit("blob-addr-limit", blobCfg.addrRate)
 }

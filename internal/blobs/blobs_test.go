@@ -26,7 +26,8 @@ func TestRoundTrip(t *testing.T) {
 	e := newEnv(t, nil)
 	b := newBlob(t, 1, 2*blobapi.ChunkSize+777)
 	up := e.create(e.dev, b)
-	if len(up.Chunks) != 3 || up.State != blobapi.StateUploading || !strings.HasPrefix(up.URI, e.srv.URL+"/v1/blobs/") {
+	if len(up.Chunks) != 3 || up.State != blobapi.StateUploading || !strings.HasPrefix(up.URI, e.srv.URL+"/v1/blobs/") ||
+		up.Parallel != DefaultBuffers {
 		t.Fatalf("plan: %+v", up)
 	}
 	for i, c := range up.Chunks {

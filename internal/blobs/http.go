@@ -223,7 +223,7 @@ func (s *Service) plan(r *record, token string, have []int) *blobapi.Upload {
 	up := &blobapi.Upload{
 		ID: r.ID, URI: blobURI(r.BaseURL, r.ID), Size: r.Size, Signature: r.Signature,
 		ChunkSize: blobapi.ChunkSize, Chunks: make([]blobapi.ChunkPlan, len(r.Chunks)),
-		State: r.State, Expires: r.Expires,
+		Parallel: cap(s.bufs), State: r.State, Expires: r.Expires,
 	}
 	if token != "" {
 		up.UploadURL = r.BaseURL + blobapi.PathUploads + token

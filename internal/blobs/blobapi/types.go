@@ -80,6 +80,10 @@ type Upload struct {
 	Signature attachment.Signature `json:"signature"`
 	ChunkSize int64                `json:"chunk_size"`
 	Chunks    []ChunkPlan          `json:"chunks"`
+	// Parallel is how many chunks the server takes in at once: sending
+	// more at once gains nothing, and lets a later chunk overtake the one
+	// the signature's hash waits for. 0 (an older server): no advice.
+	Parallel int `json:"parallel,omitempty"`
 	// State is StateUploading or StateComplete.
 	State string `json:"state"`
 	// Expires is when an unfinished upload is discarded, or, once
