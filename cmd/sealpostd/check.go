@@ -18,6 +18,7 @@ import (
 	blobbackend "github.com/sealpost/sealpost/internal/blobs/storage/backend"
 	"github.com/sealpost/sealpost/internal/directory"
 	"github.com/sealpost/sealpost/internal/directory/storage/backend"
+	"github.com/sealpost/sealpost/internal/pki"
 	"github.com/sealpost/sealpost/internal/ratelimit"
 )
 
@@ -126,11 +127,7 @@ func checkMain(c *checker) {
 		} else if err == nil {
 			// Both files of each CA, or neither (then they are made).
 			for _, name := range []string{"ca", "device-ca"} {
-				_, errPEM := os.Stat(filepath.Join(d, name+".pem"))
-				_, errKey := os.Stat(filepath.Join(d, name+".key"))
-				if (errPEM == nil) != (errKey == nil) {
-					c.badf("ca-dir", "%s holds only one of %s.pem and %s.key", d, name, name)
-				}
+				c.bad("ca-dir", pki.Check(d, name))
 			}
 		}
 	}

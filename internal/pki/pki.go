@@ -68,6 +68,30 @@ func LoadOrCreate(dir, name, commonName string) (*CA, error) {
 	return create(certPath, keyPath, commonName)
 }
 
+// Check reports, without creating anything, whether LoadOrCreate could
+// use the CA <name> in dir: nil if both of its files exist, or neither
+// (LoadOrCreate then makes them); an error if only one does. A half-made
+// CA is looked at again under the folder's lock (where the lock can be
+// taken), so that one another node is creating at that moment is not
+// taken for a damaged one.
+func Check(dir, name string) error {
+	half := func() bool {
+		_, certErr := os.Stat(filepath.Join(dir, name+".pem"))
+		_, keyErr := os.Stat(filepath.Join(dir, name+".key"))
+		return (certErr == nil) != (keyErr == nil)
+	}
+	if !half() {
+		return nil
+	}
+	if unlock, err := lockDir(dir); err == nil {
+		defer unlock()
+		if !half() {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s holds only one of %s.pem and %s.key", dir, name, name)
+}
+
 // load reads a CA's two files; found is false when neither exists.
 func load(certPath, keyPath string) (ca *CA, err error, found bool) {
 	certPEM, certErr := os.ReadFile(certPath)
