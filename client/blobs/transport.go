@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
 	"net/http"
@@ -141,20 +140,7 @@ var bodyBufs = sync.Pool{New: func() any { b := make([]byte, transportBuffer); r
 func (c *batchedConn) ReadFrom(r io.Reader) (int64, error) {
 	bp := bodyBufs.Get().(*[]byte)
 	defer bodyBufs.Put(bp)
-	var total int64
-	for {
-		n, err := r.Read(*bp)
-		if n > 0 {
-			if _, werr := c.Write((*bp)[:n]); werr != nil {
-				return total, werr
-			}
-			total += int64(n)
-		}
-		if errors.Is(err, io.EOF) {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	// Only the Reader and Writer methods: io.CopyBuffer must neither hand
+	// r a WriterTo's single write nor call this ReadFrom again.
+	return io.CopyBuffer(struct{ io.Writer }{c}, struct{ io.Reader }{r}, *bp)
 }

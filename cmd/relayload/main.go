@@ -454,6 +454,31 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 	r.used += n
 	r.loadKeys((r.used + tokensPerKey - 1) / tokensPerKey)
 	out := make([]*dev, n)
+	forEach(n, 2000, "connected", func(i int) {
+		k := r.keys[(base+i)/tokensPerKey]
+		addr := r.nodes[(base+i)%len(r.nodes)].addr
+		d, err := r.connect(addr, k, nil)
+		for try := 0; err != nil && try < 3; try++ {
+			time.Sleep(100 * time.Millisecond)
+			d, err = r.connect(addr, k, nil)
+		}
+		if err != nil {
+			fatal(fmt.Sprintf("device %d: %v", i, err))
+		}
+		if filter {
+			d.c.Filter(d.token, madrid)
+		}
+		out[i] = d
+	})
+	if *flagCheck {
+		r.register(out)
+	}
+	return out
+}
+
+// forEach runs f(0) to f(n-1), -dialers at a time, and reports progress
+// on stderr every `every` items ("relayload: 2000 connected (…/s)").
+func forEach(n, every int, done string, f func(i int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -464,31 +489,14 @@ func (r *relay) connectAll(n int, filter bool) []*dev {
 				if i >= n {
 					return
 				}
-				k := r.keys[(base+i)/tokensPerKey]
-				addr := r.nodes[(base+i)%len(r.nodes)].addr
-				d, err := r.connect(addr, k, nil)
-				for try := 0; err != nil && try < 3; try++ {
-					time.Sleep(100 * time.Millisecond)
-					d, err = r.connect(addr, k, nil)
-				}
-				if err != nil {
-					fatal(fmt.Sprintf("device %d: %v", i, err))
-				}
-				if filter {
-					d.c.Filter(d.token, madrid)
-				}
-				out[i] = d
-				if (i+1)%2000 == 0 {
-					fmt.Fprintf(os.Stderr, "relayload: %d connected (%.0f/s)\n", i+1, float64(i+1)/time.Since(start).Seconds())
+				f(i)
+				if (i+1)%every == 0 {
+					fmt.Fprintf(os.Stderr, "relayload: %d %s (%.0f/s)\n", i+1, done, float64(i+1)/time.Since(start).Seconds())
 				}
 			}
 		})
 	}
 	wg.Wait()
-	if *flagCheck {
-		r.register(out)
-	}
-	return out
 }
 
 // refused counts the destinations the relay refused (a c = 255 answer

@@ -10,8 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/sealpost/sealpost/identity"
@@ -30,41 +28,26 @@ func (r *relay) register(devs []*dev) {
 	rand.Read(b[:])
 	run := hex.EncodeToString(b[:])
 	outbox := filepath.Join(r.nodes[0].data, "outbox")
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	start := time.Now()
-	for range *flagDial {
-		wg.Go(func() {
-			for {
-				i := int(next.Add(1) - 1)
-				if i >= len(devs) {
-					return
-				}
-				d := devs[i]
-				d.handle = fmt.Sprintf("mailto:d%d-%s@relayload.test", i, run)
-				keys, err := identity.Generate()
-				if err != nil {
-					fatal(err.Error())
-				}
-				cl := &dirapi.Client{BaseURL: "https://" + r.nodes[0].http, HTTP: hc, Keys: keys}
-				ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				cr, err := cl.RequestCode(ctx, d.handle)
-				if err == nil {
-					var code []byte
-					if code, err = os.ReadFile(filepath.Join(outbox, cr.Handle)); err == nil {
-						_, err = cl.Register(ctx, cr.Handle, strings.TrimSpace(string(code)),
-							dirapi.NewDeviceFields(keys, d.token, fmt.Sprintf("relayload %d", i), 16384))
-					}
-				}
-				cancel()
-				if err != nil {
-					fatal(fmt.Sprintf("registering device %d: %v", i, err))
-				}
-				if (i+1)%500 == 0 {
-					fmt.Fprintf(os.Stderr, "relayload: %d registered (%.0f/s)\n", i+1, float64(i+1)/time.Since(start).Seconds())
-				}
+	forEach(len(devs), 500, "registered", func(i int) {
+		d := devs[i]
+		d.handle = fmt.Sprintf("mailto:d%d-%s@relayload.test", i, run)
+		keys, err := identity.Generate()
+		if err != nil {
+			fatal(err.Error())
+		}
+		cl := &dirapi.Client{BaseURL: "https://" + r.nodes[0].http, HTTP: hc, Keys: keys}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		cr, err := cl.RequestCode(ctx, d.handle)
+		if err == nil {
+			var code []byte
+			if code, err = os.ReadFile(filepath.Join(outbox, cr.Handle)); err == nil {
+				_, err = cl.Register(ctx, cr.Handle, strings.TrimSpace(string(code)),
+					dirapi.NewDeviceFields(keys, d.token, fmt.Sprintf("relayload %d", i), 16384))
 			}
-		})
-	}
-	wg.Wait()
+		}
+		cancel()
+		if err != nil {
+			fatal(fmt.Sprintf("registering device %d: %v", i, err))
+		}
+	})
 }

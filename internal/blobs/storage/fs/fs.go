@@ -423,23 +423,10 @@ var readBufs = sync.Pool{New: func() any { b := make([]byte, 256<<10); return &b
 func (r *objectReader) WriteTo(w io.Writer) (int64, error) {
 	bp := readBufs.Get().(*[]byte)
 	defer readBufs.Put(bp)
-	var total int64
-	for {
-		m, err := r.Read(*bp)
-		if m > 0 {
-			k, werr := w.Write((*bp)[:m])
-			total += int64(k)
-			if werr != nil {
-				return total, werr
-			}
-		}
-		if err == io.EOF {
-			return total, nil
-		}
-		if err != nil {
-			return total, err
-		}
-	}
+	// Only the Reader and Writer methods: io.CopyBuffer must not call this
+	// WriteTo again, nor a ReaderFrom of w that would read in pieces of
+	// its own size.
+	return io.CopyBuffer(struct{ io.Writer }{w}, struct{ io.Reader }{r}, *bp)
 }
 
 func (r *objectReader) Close() error {
